@@ -1,0 +1,115 @@
+"""Sliced tests: a univariate statistic applied to K random 1-D projections of D-dim samples.
+
+This is SIGReg's engine. Directions are explicit randomness: at step ``s`` they come from a
+CPU ``torch.Generator`` seeded with a fixed function of ``(seed, s)``, so every device, rank
+and world size sees the same directions. The step lives in a buffer (checkpointed with the
+module) and advances on every forward. When the univariate test is Epps–Pulley, the
+projection is fused into its O(N·K)-memory kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._checks import as_samples, integer_at_least
+from ..univariate.epps_pulley import EppsPulley, ecf_statistic
+
+_REDUCTIONS = ("mean", "sum", None)
+
+
+def directions(
+    dim: int,
+    num_slices: int,
+    *,
+    seed: int = 0,
+    step: int = 0,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Random unit directions, shape ``(dim, num_slices)``, reproducible from ``(seed, step)``.
+
+    Drawn as float32 Gaussians from a CPU generator, normalised column-wise, then moved to
+    ``device`` and ``dtype``: the same on every machine. The generator's seed mixes
+    ``(seed, step)`` through ``numpy.random.SeedSequence`` (the CPU generator keeps 32 bits of
+    its seed, so a plain ``seed·2³² + step`` would ignore ``seed``).
+
+    Example:
+        >>> A = directions(3, 5, seed=0, step=7)
+        >>> A.shape, torch.allclose(A.norm(dim=0), torch.ones(5))
+        (torch.Size([3, 5]), True)
+        >>> torch.equal(A, directions(3, 5, seed=0, step=7))
+        True
+    """
+    dim = integer_at_least(dim, 1, "dim")
+    num_slices = integer_at_least(num_slices, 1, "num_slices")
+    seed = integer_at_least(seed, 0, "seed")
+    step = integer_at_least(step, 0, "step")
+    mixed = int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+    generator = torch.Generator().manual_seed(mixed)
+    A = torch.randn(dim, num_slices, generator=generator)
+    A /= A.norm(dim=0, keepdim=True)
+    return A.to(device=device, dtype=dtype)
+
+
+class SlicingUnivariateTest(nn.Module):
+    """Sliced multivariate test: ``stat(x) = reduce_k univariate_test(x @ a_k)``.
+
+    Args:
+        univariate_test: a module mapping ``(*, N, K)`` to ``(*, K)``.
+        num_slices: number K of random unit directions per step.
+        reduction: ``"mean"`` or ``"sum"`` over all slices and leading dims (a scalar), or
+            ``None`` for the per-slice statistics ``(*, num_slices)``.
+        seed: seed of the direction stream (see :func:`directions`).
+
+    Shape:
+        ``x``: ``(*, N, D)``; output: scalar, or ``(*, num_slices)`` with ``reduction=None``.
+
+    Example:
+        >>> from lejepa_viz.univariate import EppsPulley
+        >>> test = SlicingUnivariateTest(EppsPulley(), num_slices=64, reduction=None)
+        >>> test(torch.randn(2, 256, 10)).shape, int(test.step)
+        (torch.Size([2, 64]), 1)
+    """
+
+    def __init__(
+        self,
+        univariate_test: nn.Module,
+        num_slices: int,
+        reduction: str | None = "mean",
+        seed: int = 0,
+    ):
+        super().__init__()
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        if not callable(univariate_test):
+            raise ValueError("univariate_test must be a module mapping (*, N, K) to (*, K)")
+        self.univariate_test = univariate_test
+        self.num_slices = integer_at_least(num_slices, 1, "num_slices")
+        self.reduction = reduction
+        self.seed = integer_at_least(seed, 0, "seed")
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    def directions(self, dim: int, step: int | None = None) -> torch.Tensor:
+        """The ``(dim, num_slices)`` unit directions used at ``step`` (default: the next one)."""
+        step = int(self.step) if step is None else step
+        return directions(dim, self.num_slices, seed=self.seed, step=step, device=self.step.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = as_samples(x)
+        A = self.directions(x.shape[-1]).to(x.dtype)
+        self.step += 1
+        test = self.univariate_test
+        if isinstance(test, EppsPulley):  # fused projection, O(N·K) memory
+            stats = ecf_statistic(x, A, test.t_max, test.n_points)
+        else:
+            stats = test(x @ A)
+        if self.reduction == "mean":
+            return stats.mean()
+        if self.reduction == "sum":
+            return stats.sum()
+        return stats
+
+    def extra_repr(self) -> str:
+        return f"num_slices={self.num_slices}, reduction={self.reduction!r}, seed={self.seed}"

@@ -1,0 +1,36 @@
+"""Shared test helpers: the plain formulas that serve as independent truth."""
+
+import math
+
+import pytest
+import torch
+
+
+def plain_epps_pulley(u: torch.Tensor, t_max: float = 3.0, n_points: int = 17) -> torch.Tensor:
+    """Textbook Epps–Pulley of each column of u (*, N, K) -> (*, K), written out directly."""
+    dt = t_max / (n_points - 1)
+    t = torch.tensor([j * dt for j in range(n_points)], dtype=u.dtype)
+    w = torch.tensor(
+        [dt if j in (0, n_points - 1) else 2 * dt for j in range(n_points)], dtype=u.dtype
+    )
+    w = w * torch.exp(-(t**2) / 2)
+    ut = u.unsqueeze(-1) * t  # (*, N, K, T)
+    re = torch.cos(ut).mean(-3) - torch.exp(-(t**2) / 2)
+    im = torch.sin(ut).mean(-3)
+    return u.shape[-2] * ((re**2 + im**2) * w).sum(-1)
+
+
+def closed_form_epps_pulley(x: torch.Tensor) -> torch.Tensor:
+    """N ∫ |φ_N(t) - e^{-t²/2}|² e^{-t²/2} dt over the real line, in closed form, for a 1-D sample."""
+    n = x.numel()
+    d = x[:, None] - x[None, :]
+    return n * (
+        math.sqrt(2 * math.pi) * torch.exp(-(d**2) / 2).mean()
+        - 2 * math.sqrt(math.pi) * torch.exp(-(x**2) / 4).mean()
+        + math.sqrt(2 * math.pi / 3)
+    )
+
+
+@pytest.fixture
+def rng():
+    return torch.Generator().manual_seed(1234)
