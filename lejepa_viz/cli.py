@@ -16,7 +16,8 @@ def demo(args: argparse.Namespace) -> int:
     clouds = {shape: make_cloud(shape, args.n, args.dim, seed=args.seed) for shape in SHAPES}
     print(f"SIGReg gradient flow: N = {args.n} points in D = {args.dim}, {args.steps} Adam steps\n")
     judge_seed = 12345  # directions never seen during the flow
-    reference = SIGReg(num_slices=1024, seed=judge_seed)(torch.randn(args.n, args.dim)).item()
+    gaussian = torch.randn(args.n, args.dim, generator=torch.Generator().manual_seed(args.seed))
+    reference = SIGReg(num_slices=1024, seed=judge_seed)(gaussian).item()
     print(f"{'cloud':>6} | {'SIGReg before':>13} | {'after':>7}")
     print(f"{'-' * 6}-+-{'-' * 13}-+-{'-' * 7}")
     for shape, x in clouds.items():
