@@ -1,0 +1,402 @@
+"""Image datasets held in memory as one uint8 tensor: Fashion-MNIST, scikit-learn's digits, the
+photos bundled with scikit-image and scikit-learn, and any ImageNet-style image folder.
+
+``load_dataset(name, split)`` decodes every image once, at one size, into an
+:class:`ImageDataset` whose ``images`` are ``(N, C, H, W)`` uint8: a training step indexes a
+tensor instead of running a per-image pipeline (augmentation is batched, see
+:mod:`lejepa_viz.data.views`). Nothing here uses the network except torchvision's Fashion-MNIST
+download, the last resort when the IDX files are nowhere on disk.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import warnings
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+from tqdm.auto import tqdm
+
+from .._checks import integer_at_least
+
+KNOWN_DATASETS = ("fashion-mnist", "digits", "photos", "folder:PATH")
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                         "Sneaker", "Bag", "Ankle boot"]  # fmt: skip
+FASHION_MNIST_DIRS = [Path("/usr/share/datasets/fashion-mnist")]  # after root and the env var
+CACHE_DIR = Path.home() / ".cache" / "lejepa_viz"  # where torchvision's download goes
+IMAGE_EXTENSIONS = set(".jpg .jpeg .png .bmp .gif .tif .tiff .webp .ppm .pgm".split())
+_FASHION_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                  "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}  # fmt: skip
+_FASHION_STATS = ((0.2860,), (0.3530,))  # mean and std of the 60k training images / 255
+_IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_FOLDER_STATS: dict[tuple[str, int], tuple[tuple[float, ...], tuple[float, ...]]] = {}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files are nowhere to be found; the message says how to get them."""
+
+
+@dataclass
+class ImageDataset:
+    """A labelled image dataset in memory.
+
+    Attributes:
+        images: ``(N, C, H, W)`` uint8, all of one size.
+        labels: ``(N,)`` int64 class indices into ``classes``.
+        classes: class names.
+        name: the name it was loaded by.
+        mean: per-channel mean of the *train* split's images / 255 (what the encoder subtracts).
+        std: per-channel standard deviation, likewise.
+        skipped: unreadable image files left out (``skip_bad_images=True``).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    name: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    skipped: int = 0
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            shape = f"{self.images.dtype} {tuple(self.images.shape)}"
+            raise ValueError(f"images must be uint8 of shape (N, C, H, W), got {shape}")
+        if self.labels.shape != (len(self.images),):
+            shape = tuple(self.labels.shape)
+            raise ValueError(f"labels must have shape ({len(self.images)},), got {shape}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def num_channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[-1]
+
+
+def load_dataset(name: str, split: str = "train", root: str | None = None, *,
+                 image_size: int | None = None, skip_bad_images: bool = False) -> ImageDataset:  # fmt: skip
+    """Load a dataset by name, every image decoded into memory.
+
+    Names: ``"fashion-mnist"`` (60k train / 10k test, 1 x 28 x 28; IDX files from ``root``, the
+    ``LEJEPA_VIZ_FASHION_MNIST`` folder, ``/usr/share/datasets/fashion-mnist`` (Debian's
+    ``dataset-fashion-mnist``), else torchvision's download), ``"digits"`` (scikit-learn's 1,797
+    8 x 8 digits as 1 x 16 x 16, a fixed stratified 80/20 split), ``"photos"`` (the natural photos
+    bundled with scikit-image and scikit-learn, 3 x 224 x 224, one class per photo; ``split`` is
+    ignored: both splits are the same photos) and ``"folder:PATH"`` (or ``"folder"`` with
+    ``root=PATH``): ``PATH/<class>/<images>`` split 90/10 per class, or ``PATH/train/<class>/...``
+    with ``PATH/val/<class>/...`` (or ``PATH/test``); RGB, 64 x 64 by default.
+
+    Args:
+        name: dataset name, see above.
+        split: ``"train"`` or ``"test"`` (``"val"`` is an alias of ``"test"``).
+        root: folder holding the Fashion-MNIST IDX files (or the image folder for ``"folder"``).
+        image_size: side of the square images; folders and photos are resized (shorter side)
+            and center-cropped, the built-in datasets keep their size unless it is given.
+        skip_bad_images: leave unreadable image files out (counted in ``skipped``) instead of
+            raising.
+
+    Example:
+        >>> ds = load_dataset("digits", "test")
+        >>> len(ds), tuple(ds.images.shape[1:]), ds.images.dtype, ds.classes[:3]
+        (360, (1, 16, 16), torch.uint8, ['0', '1', '2'])
+    """
+    if split not in ("train", "test", "val"):
+        raise ValueError(f"split must be 'train' or 'test' ('val' = 'test'), got {split!r}")
+    split = "test" if split == "val" else split
+    if image_size is not None:
+        integer_at_least(image_size, 1, "image_size")
+    if name == "fashion-mnist":
+        ds = _fashion_mnist(split, root)
+    elif name == "digits":
+        ds = _digits(split)
+    elif name == "photos":
+        return _photos(image_size or 224)
+    elif name.startswith("folder:") or (name == "folder" and root):
+        path = name[len("folder:") :] if name.startswith("folder:") else root
+        return _folder(Path(path).expanduser(), split, image_size or 64, skip_bad_images)
+    else:
+        raise ValueError(
+            f"unknown dataset name {name!r}; known: 'fashion-mnist', 'digits', 'photos', "
+            "or 'folder:PATH' (an image folder: PATH/<class>/<images>)"
+        )
+    if image_size is not None and image_size != ds.image_size:
+        ds.images = _resize(ds.images, image_size)
+    return ds
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzipped or not, checking its header.
+
+    Raises:
+        ValueError: naming the file when it is unreadable, its magic number is wrong, or its
+            length disagrees with the shape in its header.
+
+    Example:
+        >>> import tempfile
+        >>> f = Path(tempfile.mkdtemp()) / "x.idx"
+        >>> _ = f.write_bytes(bytes([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3]) + bytes(range(6)))
+        >>> read_idx(f).tolist()
+        [[0, 1, 2], [3, 4, 5]]
+    """
+    path = Path(path)
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
+        raise ValueError(f"cannot read IDX file {path}: {err}") from err
+    if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _IDX_DTYPES:
+        raise ValueError(f"corrupt IDX file {path}: bad magic number {data[:4].hex() or 'empty'}")
+    ndim, header = data[3], 4 + 4 * data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[data[2]])
+    expected = header + math.prod(shape) * dtype.itemsize
+    if len(data) != expected:
+        raise ValueError(
+            f"corrupt IDX file {path}: header says shape {shape} ({expected} bytes), "
+            f"the file has {len(data)} bytes"
+        )
+    return np.frombuffer(data, dtype, offset=header).reshape(shape).copy()
+
+
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of uint8 ``(N, C, H, W)`` images / 255.
+
+    Example:
+        >>> channel_stats(torch.tensor([0, 255], dtype=torch.uint8).view(2, 1, 1, 1))
+        ((0.5,), (0.5,))
+    """
+    C = images.shape[1]
+    total = torch.zeros(C, dtype=torch.float64)
+    squares = torch.zeros(C, dtype=torch.float64)
+    for part in images.split(4096):  # float64 copies of a chunk only
+        x = part.to(torch.float64).div_(255).transpose(0, 1).reshape(C, -1)
+        total += x.sum(1)
+        squares += x.square().sum(1)
+    n = images.numel() // C
+    mean = total / n
+    std = (squares / n - mean.square()).clamp_min(0).sqrt()
+    return tuple(round(v, 6) for v in mean.tolist()), tuple(round(v, 6) for v in std.tolist())
+
+
+def _resize(images: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
+    x = F.interpolate(images.float(), size=(size, size), mode=mode, antialias=mode == "bilinear")
+    return x.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _fashion_mnist(split: str, root: str | None) -> ImageDataset:
+    names = _FASHION_FILES[split]
+    env = os.environ.get("LEJEPA_VIZ_FASHION_MNIST")
+    folders = [Path(p).expanduser() for p in (root, env) if p] + list(FASHION_MNIST_DIRS)
+    folders += [CACHE_DIR / "FashionMNIST" / "raw"]
+    for folder in folders:
+        for where in (folder, folder / "FashionMNIST" / "raw"):  # also torchvision's layout
+            found = [
+                next((p for p in (where / f"{n}.gz", where / n) if p.is_file()), None)
+                for n in names
+            ]
+            if all(found):
+                images, labels = read_idx(found[0]), read_idx(found[1])
+                if images.ndim != 3 or labels.shape != images.shape[:1]:
+                    raise ValueError(
+                        f"corrupt Fashion-MNIST files in {where}: images {images.shape}, "
+                        f"labels {labels.shape}"
+                    )
+                return _fashion_dataset(torch.from_numpy(images), torch.from_numpy(labels))
+    try:  # the last resort, for users with a network
+        from torchvision.datasets import FashionMNIST
+
+        tv = FashionMNIST(str(CACHE_DIR), train=split == "train", download=True)
+        return _fashion_dataset(tv.data, tv.targets)
+    except Exception as err:
+        looked = ", ".join(str(f) for f in folders)
+        why = " ".join(f"{type(err).__name__}: {err}".split())  # torchvision's is multi-line
+        raise DatasetNotFoundError(
+            f"Fashion-MNIST ({split} split) not found: no {names[0]}.gz and {names[1]}.gz in {looked}, "
+            f"and torchvision's download failed ({why}). Get it in one of these ways:\n"
+            "  - Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist "
+            "(installs /usr/share/datasets/fashion-mnist)\n"
+            "  - put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz "
+            "and t10k-labels-idx1-ubyte.gz in a folder DIR and pass --root DIR (root=DIR) or set "
+            "LEJEPA_VIZ_FASHION_MNIST=DIR\n"
+            f"  - with a network connection torchvision downloads them into {CACHE_DIR}"
+        ) from err
+
+
+def _fashion_dataset(images: torch.Tensor, labels: torch.Tensor) -> ImageDataset:
+    images = images.to(torch.uint8).unsqueeze(1)  # (N, 1, 28, 28)
+    classes, labels = list(FASHION_MNIST_CLASSES), labels.to(torch.int64)
+    return ImageDataset(images, labels, classes, "fashion-mnist", *_FASHION_STATS)
+
+
+def _digits(split: str) -> ImageDataset:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    index = np.arange(len(digits.target))
+    train, test = train_test_split(index, test_size=0.2, stratify=digits.target, random_state=0)
+    train, test = np.sort(train), np.sort(test)
+    images = torch.from_numpy(np.rint(digits.images * (255 / 16))).to(torch.uint8).unsqueeze(1)
+    images = _resize(images, 16, mode="nearest")  # (N, 1, 16, 16), each pixel doubled
+    pick = train if split == "train" else test
+    labels = torch.from_numpy(digits.target[pick]).to(torch.int64)
+    classes = [str(d) for d in range(10)]
+    return ImageDataset(images[pick], labels, classes, "digits", *channel_stats(images[train]))
+
+
+def _photos(size: int) -> ImageDataset:
+    from skimage import data
+    from sklearn.datasets import load_sample_image
+
+    loaders = {"astronaut": data.astronaut, "chelsea": data.chelsea, "coffee": data.coffee,
+               "rocket": data.rocket, "motorcycle": lambda: data.stereo_motorcycle()[0],
+               "china": lambda: load_sample_image("china.jpg"),
+               "flower": lambda: load_sample_image("flower.jpg")}  # fmt: skip
+    photos, missing = {}, []
+    for name, load in loaders.items():
+        try:  # a library version without the photo, or one that would download it
+            photos[name] = _square_rgb(Image.fromarray(load()), size)
+        except Exception:
+            missing.append(name)
+    if not photos:
+        raise ValueError("photos: none of the bundled photos of scikit-image / scikit-learn loads")
+    if missing:
+        warnings.warn(f"photos: {', '.join(missing)} not available offline, left out", stacklevel=3)
+    images = torch.from_numpy(np.stack(list(photos.values()))).permute(0, 3, 1, 2).contiguous()
+    labels = torch.arange(len(photos))
+    return ImageDataset(images, labels, list(photos), "photos", *channel_stats(images))
+
+
+def _square_rgb(im: Image.Image, size: int) -> np.ndarray:
+    """8-bit RGB, shorter side resized to ``size`` (antialiased bilinear), center-cropped."""
+    if im.mode.startswith("I") or im.mode == "F":  # 16/32-bit integer or float greyscale
+        a = np.asarray(im, dtype=np.float64)
+        if im.mode.startswith("I;16") or a.max() > 255:
+            a = a / 257 if a.max() <= 65535 else (a - a.min()) * 255 / max(np.ptp(a), 1e-12)
+        elif im.mode == "F" and a.max() <= 1:
+            a = a * 255
+        im = Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
+    if "A" in im.getbands() or (im.mode == "P" and "transparency" in im.info):
+        im = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im.convert("RGBA"))
+    im = im.convert("RGB")
+    w, h = im.size
+    scale = size / min(w, h)
+    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    im = im.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    left, top = (new_w - size) // 2, (new_h - size) // 2
+    return np.asarray(im.crop((left, top, left + size, top + size)))
+
+
+def _decode(path: Path, size: int) -> np.ndarray | Exception:
+    try:
+        with Image.open(path) as im:
+            im.draft(None, (size, size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale when large
+            return _square_rgb(ImageOps.exif_transpose(im), size)
+    except Exception as err:  # truncated, not an image, decompression bomb...
+        return err
+
+
+def _folder(root: Path, split: str, size: int, skip_bad: bool) -> ImageDataset:
+    layout = (
+        f"expected {root}/<class>/<image files>, or {root}/train/<class>/... with "
+        f"{root}/val/<class>/..."
+    )
+    if not root.is_dir():
+        raise ValueError(f"image folder {root} does not exist or is not a folder; {layout}")
+    if (root / "train").is_dir():
+        val = next((root / d for d in ("val", "test") if (root / d).is_dir()), None)
+        if val is None:
+            raise ValueError(f"image folder {root} has train/ but no val/ (or test/); {layout}")
+        train = _image_files(root / "train", layout)
+        classes = list(train)
+        test = _image_files(val, layout)
+        if unknown := sorted(set(test) - set(classes)):
+            raise ValueError(f"classes {unknown} in {val} are not in {root / 'train'}")
+        test = {c: test.get(c, []) for c in classes}
+    else:
+        files = _image_files(root, layout)
+        classes, train, test = list(files), {}, {}
+        for c, paths in files.items():  # a fixed 90/10 split of each class, the same every time
+            n_test = max(1, round(len(paths) / 10)) if len(paths) > 1 else 0
+            order = np.random.default_rng(zlib.crc32(c.encode())).permutation(len(paths))
+            held_out = set(order[:n_test].tolist())
+            train[c] = [p for i, p in enumerate(paths) if i not in held_out]
+            test[c] = [p for i, p in enumerate(paths) if i in held_out]
+    chosen = train if split == "train" else test
+    items = [(p, label) for label, c in enumerate(classes) for p in chosen[c]]
+    images, labels, skipped = _decode_all(items, size, skip_bad, desc=f"{root.name} ({split})")
+    if not len(images):
+        raise ValueError(
+            f"image folder {root}: the {split} split has no readable images (the 90/10 "
+            f"split holds out one image of each class with 2 or more); {layout}"
+        )
+    if skipped:
+        warnings.warn(f"skipped {skipped} unreadable image file(s) in {root}", stacklevel=3)
+    key = (str(root.resolve()), size)
+    if split == "train":
+        _FOLDER_STATS[key] = channel_stats(images)
+    elif key not in _FOLDER_STATS:  # statistics of at most 1000 train images, evenly spaced
+        pool = [(p, 0) for c in classes for p in train[c]]
+        pick = np.unique(np.linspace(0, len(pool) - 1, min(1000, len(pool))).round().astype(int))
+        sample = _decode_all([pool[i] for i in pick], size, True, desc=None)[0]
+        _FOLDER_STATS[key] = channel_stats(sample if len(sample) else images)
+    mean, std = _FOLDER_STATS[key]
+    return ImageDataset(images, labels, classes, f"folder:{root}", mean, std, skipped=skipped)
+
+
+def _image_files(folder: Path, layout: str) -> dict[str, list[Path]]:
+    """``{class: sorted image paths}`` of ``folder/<class>/**``, classes with images only."""
+    classes = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise ValueError(f"image folder {folder} has no class subfolders; {layout}")
+    files = {}
+    for d in classes:  # hidden files (macOS ._x.jpg) are not images
+        paths = [p for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS]
+        if paths := sorted(p for p in paths if not p.name.startswith(".") and p.is_file()):
+            files[d.name] = paths
+    if not files:
+        exts = " ".join(sorted(IMAGE_EXTENSIONS))
+        raise ValueError(
+            f"image folder {folder} has no image files ({exts}) in its class subfolders; {layout}"
+        )
+    return files
+
+
+def _decode_all(items: list[tuple[Path, int]], size: int, skip_bad: bool,
+                desc: str | None) -> tuple[torch.Tensor, torch.Tensor, int]:  # fmt: skip
+    """Decode ``(path, label)`` items on a thread pool (PIL releases the GIL while decoding)."""
+    pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+    arrays, labels, skipped = [], [], 0
+    try:
+        results = pool.map(_decode, [p for p, _ in items], [size] * len(items))
+        bar = tqdm(results, total=len(items), desc=desc, unit="img", disable=desc is None)
+        for (path, label), result in zip(items, bar, strict=True):
+            if isinstance(result, Exception):
+                if not skip_bad:
+                    raise ValueError(
+                        f"cannot read image file {path} ({type(result).__name__}: "
+                        f"{result}); pass skip_bad_images=True (--skip-bad-images) "
+                        "to leave unreadable files out"
+                    ) from result
+                skipped += 1
+                continue
+            arrays.append(result)
+            labels.append(label)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    images = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.uint8)
+    images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # (N, 3, S, S)
+    return images, torch.tensor(labels, dtype=torch.int64), skipped
