@@ -1,0 +1,258 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+import lejepa_viz.evaluate as ev
+from lejepa_viz.evaluate import (
+    evaluate_features,
+    extract_features,
+    few_shot,
+    few_shot_indices,
+    knn,
+    linear_probe,
+    results_table,
+    save_results,
+)
+
+
+def blobs(n_per_class, spread, seed, classes=3, dim=16):
+    """Gaussian blobs around fixed class centres ~10 apart, features (N, dim); seed draws samples."""
+    centres = np.random.default_rng(100).standard_normal((classes, dim)) * 10 / np.sqrt(2)
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(classes), n_per_class)
+    x = centres[y] + spread * rng.standard_normal((len(y), dim))
+    order = rng.permutation(len(y))
+    return x[order].astype(np.float32), y[order]
+
+
+@pytest.fixture(scope="module")
+def separable():
+    (train_x, train_y), (test_x, test_y) = blobs(50, 1.0, seed=0), blobs(30, 1.0, seed=1)
+    return train_x, train_y, test_x, test_y
+
+
+@pytest.fixture(scope="module")
+def overlapping():
+    """Noisy enough blobs that both classifiers make errors."""
+    x, y = blobs(200, 9.0, seed=2)
+    return x[:300], y[:300], x[300:], y[300:]
+
+
+def plain_cosine_knn(train_x, train_y, test_x, k):
+    """The k nearest training examples by cosine similarity, majority vote, ties to lowest label."""
+    a = train_x / np.linalg.norm(train_x, axis=1, keepdims=True)
+    b = test_x / np.linalg.norm(test_x, axis=1, keepdims=True)
+    nearest = np.argsort(-(b @ a.T), axis=1)[:, :k]  # (M, k)
+    votes = [np.bincount(train_y[row], minlength=train_y.max() + 1) for row in nearest]
+    return np.array([np.argmax(v) for v in votes])
+
+
+def test_separable_blobs_are_classified_perfectly(separable):
+    assert linear_probe(*separable) == 1.0
+    assert knn(*separable, k=5) == 1.0
+    assert few_shot(*separable, shots=(1, "all"), draws=3) == {"1": (1.0, 0.0), "all": (1.0, 0.0)}
+
+
+def test_noise_features_give_chance_accuracy():
+    rng = np.random.default_rng(0)
+    train_x, test_x = rng.standard_normal((600, 8)), rng.standard_normal((3000, 8))
+    train_y, test_y = rng.integers(0, 3, 600), rng.integers(0, 3, 3000)
+    assert abs(linear_probe(train_x, train_y, test_x, test_y) - 1 / 3) < 0.05
+    assert abs(knn(train_x, train_y, test_x, test_y) - 1 / 3) < 0.05
+
+
+def test_linear_probe_matches_direct_sklearn_fit(overlapping):
+    train_x, train_y, test_x, test_y = overlapping
+    scaler = StandardScaler().fit(train_x)
+    clf = LogisticRegression(C=0.3, max_iter=1000).fit(scaler.transform(train_x), train_y)
+    expected = np.mean(clf.predict(scaler.transform(test_x)) == test_y)
+    assert 0.5 < expected < 1.0  # a case with errors, so agreement means something
+    assert linear_probe(*overlapping, C=0.3) == expected
+
+
+@pytest.mark.parametrize("k", [1, 4, 20])
+def test_knn_matches_plain_cosine_vote(overlapping, k):
+    train_x, train_y, test_x, test_y = overlapping
+    expected = np.mean(plain_cosine_knn(train_x, train_y, test_x, k) == test_y)
+    assert 0.4 < expected < 1.0
+    assert knn(*overlapping, k=k) == expected
+
+
+def test_few_shot_indices_are_stratified_and_seeded():
+    y = np.array([0] * 7 + [1] * 5 + [2] * 9)
+    idx = few_shot_indices(y, 3, seed=(0, 3, 0))
+    assert len(np.unique(idx)) == 9
+    np.testing.assert_array_equal(np.bincount(y[idx]), [3, 3, 3])
+    np.testing.assert_array_equal(idx, few_shot_indices(y, 3, seed=(0, 3, 0)))
+    assert any(not np.array_equal(idx, few_shot_indices(y, 3, seed=(0, 3, d))) for d in range(1, 5))
+
+
+def test_few_shot_trains_on_stratified_draws_then_on_everything(monkeypatch, overlapping):
+    calls = []
+
+    def fake_probe(train_x, train_y, test_x, test_y, **kwargs):
+        calls.append((train_x.copy(), np.bincount(train_y), len(test_y)))
+        return len(calls) / 10
+
+    monkeypatch.setattr(ev, "linear_probe", fake_probe)
+    out = few_shot(*overlapping, shots=(2, "all"), draws=3, seed=7)
+    assert [c[1].tolist() for c in calls[:3]] == [[2, 2, 2]] * 3
+    assert len({c[0].tobytes() for c in calls[:3]}) == 3  # three different draws
+    assert len(calls[3][0]) == 300 and all(c[2] == 300 for c in calls)
+    assert out["2"] == pytest.approx((0.2, np.std([0.1, 0.2, 0.3])))
+    assert out["all"] == (0.4, 0.0)
+
+
+def test_few_shot_is_deterministic_for_a_seed(overlapping):
+    first = few_shot(*overlapping, shots=(1, 5, "all"), draws=4, seed=3)
+    assert first == few_shot(*overlapping, shots=(1, 5, "all"), draws=4, seed=3)
+    assert first["all"][1] == 0.0 and first["1"][1] > 0.0
+    assert first["all"][0] == linear_probe(*overlapping)
+
+
+def test_evaluate_features_reuses_the_full_probe(monkeypatch, overlapping):
+    real, full_fits = ev.linear_probe, []
+
+    def counting_probe(train_x, *args, **kwargs):
+        full_fits.append(len(train_x) == 300)
+        return real(train_x, *args, **kwargs)
+
+    monkeypatch.setattr(ev, "linear_probe", counting_probe)
+    r = evaluate_features(*overlapping, shots=(1, "all"), draws=2, k=10)
+    assert full_fits.count(True) == 1
+    assert r["few_shot"]["all"] == [r["linear_probe"], 0.0]
+    assert r["knn"] == knn(*overlapping, k=10) and r["k"] == 10
+    assert (r["num_train"], r["num_test"], r["dim"], r["num_classes"]) == (300, 300, 16, 3)
+    assert json.loads(json.dumps(r)) == r
+
+
+def test_results_table_layout():
+    def row(model, knn_acc, fs):
+        res = {"knn": knn_acc, "k": 20, "few_shot": fs}
+        return dict(model=model, params="0.37M", pretrain="none", epochs=5, results=res)
+
+    rows = [
+        row("LeJEPA ViT-T", 0.83, {"1": [0.5, 0.0052], "10": [0.8431, 0.0052], "all": [0.9, 0]}),
+        row("random ViT-T", 0.5, {"1": [0.2, 0.01], "all": [0.61234, 0.0]}),
+    ]
+    lines = results_table(rows, "fashion-mnist").splitlines()
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    assert cells[0] == ["shots", "model", "params", "pretrain", "epochs", "fashion-mnist"] + [
+        "k-NN (k=20)"
+    ]
+    assert set(lines[1]) == {"|", "-"} and len({len(line) for line in lines}) == 1
+    assert [(c[0], c[1]) for c in cells[2:]] == [
+        ("1", "LeJEPA ViT-T"),
+        ("1", "random ViT-T"),
+        ("10", "LeJEPA ViT-T"),
+        ("all", "LeJEPA ViT-T"),
+        ("all", "random ViT-T"),
+    ]
+    assert cells[4][2:] == ["0.37M", "none", "5", "84.31 ± 0.52", "—"]
+    assert cells[6][5:] == ["61.23", "50.00"]
+
+
+def test_save_results_round_trips_atomically(tmp_path):
+    path = tmp_path / "out" / "results.json"
+    payload = {"knn": np.float32(0.25), "few_shot": {"1": (0.5, 0.1)}, "dims": np.arange(3)}
+    assert save_results(path, payload) == path
+    assert json.loads(path.read_text()) == {
+        "knn": 0.25,
+        "few_shot": {"1": [0.5, 0.1]},
+        "dims": [0, 1, 2],
+    }
+    with pytest.raises(TypeError):
+        save_results(path, {"bad": object()})
+    assert json.loads(path.read_text())["knn"] == 0.25  # the failed write left the old file
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]
+
+
+def test_extract_features_matches_direct_mean_pooling():
+    images = torch.randint(0, 256, (7, 3, 5, 4), dtype=torch.uint8)
+    layer = torch.nn.Linear(3, 2)  # has parameters that require grad
+
+    def fn(x):
+        assert not torch.is_grad_enabled() and x.dtype == torch.float32
+        return layer(x.mean((2, 3)))
+
+    feats = extract_features(fn, images, batch_size=3, progress=False)
+    with torch.no_grad():
+        expected = layer(images.float().div(255).mean((2, 3))).numpy()
+    assert feats.dtype == np.float32 and feats.shape == (7, 2)
+    np.testing.assert_allclose(feats, expected, rtol=1e-6, atol=1e-6)
+
+
+def _bad(train_x, train_y, test_x, test_y, *, where, value):
+    arrays = dict(train_x=train_x.copy(), train_y=train_y, test_x=test_x.copy(), test_y=test_y)
+    if value == "nan":
+        arrays[where][0, 0] = np.nan
+    elif value == "inf":
+        arrays[where][-1, -1] = np.inf
+    elif value == "drop":
+        arrays[where] = arrays[where][1:]
+    elif value == "empty":
+        arrays[where] = arrays[where][:0]
+    elif value == "narrow":
+        arrays[where] = arrays[where][:, 1:]
+    elif value == "one class":
+        arrays[where] = np.zeros_like(arrays[where])
+    return arrays
+
+
+@pytest.mark.parametrize("func", [linear_probe, knn, few_shot, evaluate_features])
+@pytest.mark.parametrize(
+    "where,value",
+    [
+        ("train_y", "drop"),
+        ("test_y", "drop"),
+        ("train_x", "empty"),
+        ("test_x", "empty"),
+        ("train_x", "nan"),
+        ("test_x", "inf"),
+        ("test_x", "narrow"),
+        ("train_y", "one class"),
+    ],
+)
+def test_bad_arrays_are_refused(func, where, value, separable):
+    with pytest.raises(ValueError, match=where):
+        func(**_bad(*separable, where=where, value=value))
+
+
+@pytest.mark.parametrize("func", [knn, evaluate_features])
+@pytest.mark.parametrize("k", [0, -3, 151])
+def test_bad_k_is_refused(func, k, separable):
+    with pytest.raises(ValueError, match="k must"):
+        func(*separable, k=k)
+
+
+@pytest.mark.parametrize("func", [few_shot, evaluate_features])
+@pytest.mark.parametrize("shots", [(51,), ("some",), (0,), (1.5,), (True,), (1, 1), (), "all"])
+def test_bad_shots_are_refused(func, shots, separable):
+    with pytest.raises(ValueError, match="shots"):
+        func(*separable, shots=shots)
+
+
+def test_other_bad_arguments_are_refused(separable):
+    with pytest.raises(ValueError, match="draws"):
+        few_shot(*separable, draws=0)
+    with pytest.raises(ValueError, match="shots"):
+        few_shot_indices(separable[1], 51, seed=0)
+    with pytest.raises(ValueError, match="C "):
+        linear_probe(*separable, C=0.0)
+    with pytest.raises(ValueError, match="max_iter"):
+        linear_probe(*separable, max_iter=0)
+    with pytest.raises(ValueError, match="rows"):
+        results_table([{"model": "x"}], "fashion-mnist")
+    images = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="images"):
+        extract_features(lambda x: x.flatten(1), images.float(), progress=False)
+    with pytest.raises(ValueError, match="images"):
+        extract_features(lambda x: x.flatten(1), images[:0], progress=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        extract_features(lambda x: x.flatten(1), images, batch_size=0, progress=False)
+    with pytest.raises(ValueError, match="fn"):
+        extract_features(lambda x: x, images, progress=False)
