@@ -7,6 +7,17 @@ PY     := $(VENV)/bin/python
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: demo test bench lint clean
+.DEFAULT_GOAL := demo
+
+# Fashion-MNIST is Debian's package dataset-fashion-mnist; installed here when missing. Elsewhere
+# the loader falls back to LEJEPA_VIZ_FASHION_MNIST or torchvision's download (needs a network).
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(FMNIST):
+	@if command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get install -y --no-install-recommends dataset-fashion-mnist || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends dataset-fashion-mnist; }; \
+	else echo "no apt-get: Fashion-MNIST will come from LEJEPA_VIZ_FASHION_MNIST or torchvision"; fi
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,10 +25,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed $(FMNIST)
 	$(PY) -m lejepa_viz.cli demo
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(FMNIST)
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed

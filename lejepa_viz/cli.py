@@ -1,9 +1,15 @@
-"""``lejepa-viz`` command line: one sub-command per job, each a thin call of a library function."""
+"""``lejepa-viz`` command line: one sub-command per job, each a thin call of a library function.
+
+Bad arguments end with a one-line message and exit status 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import types
+import typing
 
 import torch
 
@@ -31,19 +37,75 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_config_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
+    """One ``--option`` per field of a config dataclass (``foo_bar`` → ``--foo-bar``)."""
+    hints = typing.get_type_hints(config_cls)
+    for field in dataclasses.fields(config_cls):
+        flag = "--" + field.name.replace("_", "-")
+        kind = hints[field.name]
+        if isinstance(kind, types.UnionType):  # "int | None" → int
+            kind = next(t for t in typing.get_args(kind) if t is not type(None))
+        if kind is bool:
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, action=action, default=field.default)
+        else:
+            parser.add_argument(flag, type=kind, default=field.default, metavar=field.name.upper())
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, train
+
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    result = train(cfg)
+    if result.get("probe_acc") is not None:
+        print(f"online probe accuracy (test split): {100 * result['probe_acc']:.2f}%")
+    if result.get("linear_probe") is not None:
+        print(
+            f"linear probe accuracy (frozen features, test split): {100 * result['linear_probe']:.2f}%"
+        )
+    if "replica_max_diff" in result:
+        diff = result["replica_max_diff"]
+        print(f"DDP: replicas {'identical' if diff == 0 else 'DIFFER'} (max difference {diff:g})")
+    print(f"checkpoint, metrics and snapshots in {result['out']}")
+    return 0
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_checkpoint
+
+    evaluate_checkpoint(args.checkpoint, out=args.out, draws=args.draws, seed=args.seed)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .train import TrainConfig
+
     parser = argparse.ArgumentParser(prog="lejepa-viz", description="LeJEPA and SIGReg, seen.")
     sub = parser.add_subparsers(dest="command", required=True)
+
     p = sub.add_parser("demo", help="SIGReg alone turns point clouds into N(0, I)")
     p.add_argument("--n", type=int, default=1024, help="points per cloud")
     p.add_argument("--dim", type=int, default=8, help="dimension of the clouds")
     p.add_argument("--steps", type=int, default=400, help="Adam steps")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=demo)
+
+    p = sub.add_parser("train", help="pretrain an encoder with LeJEPA")
+    add_config_arguments(p, TrainConfig)
+    p.set_defaults(func=train_command)
+
+    p = sub.add_parser("eval", help="linear probe, k-NN and few-shot table of a checkpoint")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint.pt written by train")
+    p.add_argument("--out", default=None, help="results JSON (default: beside the checkpoint)")
+    p.add_argument("--draws", type=int, default=5, help="few-shot draws per shot count")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=eval_command)
+
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as err:  # bad arguments: a message, not a traceback
+    except (ValueError, FileNotFoundError) as err:  # bad arguments: a message, not a traceback
         print(f"lejepa-viz {args.command}: error: {err}", file=sys.stderr)
         return 2
 

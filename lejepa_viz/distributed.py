@@ -39,3 +39,47 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     from torch.distributed.nn.functional import all_reduce
 
     return all_reduce(tensor, op=dist.ReduceOp.SUM)
+
+
+def setup(device: torch.device) -> torch.device:
+    """Join the process group that ``torchrun`` describes in the environment, if any.
+
+    Uses NCCL on CUDA (one GPU per local rank) and gloo on the CPU. Returns the device this
+    rank should use. Outside ``torchrun`` (no ``WORLD_SIZE`` > 1) it does nothing.
+    """
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return device
+    if device.type == "cuda":
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every rank when ``flag`` is true on at least one (e.g. a time budget ran out)."""
+    if not is_distributed():
+        return flag
+    value = torch.tensor(float(flag), device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def cleanup() -> None:
+    """Leave the process group, if this process joined one."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def divergence(tensors) -> float:
+    """Largest difference of the given tensors across ranks (0.0 when replicas agree exactly)."""
+    if not is_distributed():
+        return 0.0
+    flat = torch.cat([t.detach().float().flatten() for t in tensors])
+    high, low = flat.clone(), flat.clone()
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    return (high - low).max().item()

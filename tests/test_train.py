@@ -1,0 +1,106 @@
+"""The training loop on the bundled digits: it learns, resumes exactly, and runs under DDP."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import lejepa_viz.train as train_module
+from lejepa_viz.cli import main
+from lejepa_viz.model import load_encoder
+from lejepa_viz.train import TrainConfig, train
+
+SMALL = dict(dataset="digits", batch_size=64, num_local=2, num_slices=64, proj_hidden=128,
+             proj_dim=32, log_every=5, progress=False, snapshot_images=64)  # fmt: skip
+
+
+def read_metrics(out):
+    return [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+
+
+def test_loop_learns_on_digits(tmp_path):
+    out = str(tmp_path / "run")
+    result = train(TrainConfig(**SMALL, steps=110, lr=3e-3, out=out))
+    steps = [m for m in read_metrics(out) if "loss" in m]
+    first, final = steps[0], steps[-1]
+    assert final["loss"] < first["loss"] and final["sigreg"] < first["sigreg"]
+    assert result["probe_acc"] > 0.25  # online probe; chance is 0.1
+    assert result["linear_probe"] > 0.6  # frozen features, full train set
+    for key in ("step", "loss", "pred", "sigreg", "lr", "images_per_s"):
+        assert key in final
+    assert any("probe_acc" in m for m in read_metrics(out))
+    snapshots = torch.load(os.path.join(out, "snapshots.pt"))
+    assert snapshots["z"].shape[1:] == (64, 32) and snapshots["steps"][-1] == 110
+    assert json.load(open(os.path.join(out, "config.json")))["steps"] == 110
+    encoder = load_encoder(os.path.join(out, "checkpoint.pt"))
+    assert not encoder.training
+    assert encoder.features(torch.rand(3, 1, 16, 16)).shape[0] == 3
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_reaches_the_same_final_metrics(tmp_path, monkeypatch):
+    cfg = dict(SMALL, steps=40, checkpoint_every=10)
+    straight = train(TrainConfig(**cfg, out=str(tmp_path / "a")))
+
+    calls = {"n": 0}
+    real_loss = train_module.lejepa_loss
+
+    def dies_at_step_34(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 34:
+            raise Killed
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "lejepa_loss", dies_at_step_34)
+    with pytest.raises(Killed):
+        train(TrainConfig(**cfg, out=str(tmp_path / "b")))
+    monkeypatch.setattr(train_module, "lejepa_loss", real_loss)
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["step"] == 30
+    resumed = train(TrainConfig(**cfg, out=str(tmp_path / "b"), resume=True))
+
+    for key in ("loss", "pred", "sigreg", "probe_acc", "linear_probe", "step"):
+        assert resumed[key] == straight[key], key
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    strip = lambda ms: [
+        {k: v for k, v in m.items() if k not in ("images_per_s", "elapsed_s")} for m in ms
+    ]  # noqa: E731
+    assert strip(read_metrics(tmp_path / "a")) == strip(read_metrics(tmp_path / "b"))
+
+
+def test_ddp_two_gloo_processes_keep_replicas_identical(tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "lejepa_viz.cli", "train", "--dataset", "digits", "--steps", "6", "--batch-size", "32",
+           "--num-local", "2", "--num-slices", "32", "--proj-hidden", "64", "--log-every", "3",
+           "--no-progress", "--out", str(out), "--device", "cpu"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "replicas identical" in done.stdout
+    metrics = read_metrics(out)
+    logged = [m for m in metrics if "loss" in m]
+    assert logged[-1]["step"] == 6 and logged[-1]["images_per_s"] > 0
+    assert "linear_probe" in metrics[-1]
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--dataset", "imagenet-21k"], "digits"),  # the message lists the known datasets
+        (["--dataset", "digits", "--lam", "1.5"], "lam"),
+        (["--dataset", "folder:/nonexistent/photos"], "/nonexistent/photos"),
+        (["--dataset", "digits", "--steps", "0"], "steps"),
+    ],
+)
+def test_cli_train_refuses_bad_arguments(argv, message, capsys, tmp_path):
+    assert main(["train", *argv, "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
