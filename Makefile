@@ -25,18 +25,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
+# The main job: LeJEPA on Fashion-MNIST for 4 minutes (CPU or GPU), then a frozen linear probe.
 demo: $(VENV)/.installed $(FMNIST)
-	$(PY) -m lejepa_viz.cli demo
+	$(PY) -m lejepa_viz.cli train --dataset fashion-mnist --max-minutes 4 --out runs/demo
 
 test: $(VENV)/.installed $(FMNIST)
 	$(PY) -m pytest
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed $(FMNIST)
 	$(PY) benchmarks/sigreg.py
+	$(PY) benchmarks/train_step.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check lejepa_viz tests benchmarks
 	$(VENV)/bin/ruff format --check lejepa_viz tests benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache runs

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lejepa-viz", description="LeJEPA and SIGReg, seen.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="SIGReg alone turns point clouds into N(0, I)")
+    p = sub.add_parser("sigreg-demo", help="SIGReg alone turns point clouds into N(0, I)")
     p.add_argument("--n", type=int, default=1024, help="points per cloud")
     p.add_argument("--dim", type=int, default=8, help="dimension of the clouds")
     p.add_argument("--steps", type=int, default=400, help="Adam steps")

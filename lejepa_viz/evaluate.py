@@ -449,7 +449,8 @@ def evaluate_checkpoint(
     checkpoint = Path(checkpoint)
     dev = resolve_device(device)
     trained = load_encoder(checkpoint, map_location="cpu").to(dev)
-    cfg = torch.load(checkpoint, map_location="cpu", weights_only=False)["config"]
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg, epochs_trained = ckpt["config"], ckpt["epoch"]
     train_set = load_dataset(cfg["dataset"], "train", cfg["root"], image_size=cfg["image_size"],
                              skip_bad_images=cfg["skip_bad_images"])  # fmt: skip
     test_set = load_dataset(cfg["dataset"], "test", cfg["root"], image_size=cfg["image_size"],
@@ -463,7 +464,7 @@ def evaluate_checkpoint(
         return lambda x: encoder.features(x.to(dev)).float().cpu()
 
     models = [
-        (f"LeJEPA {name}", params, f"LeJEPA, {cfg['dataset']}", cfg.get("epochs") or "-",
+        (f"LeJEPA {name}", params, f"LeJEPA, {cfg['dataset']}", epochs_trained,
          on_device(trained)),
         (f"random init {name}", params, "none", 0, on_device(random_init)),
         ("raw pixels", "0", "none", 0, lambda x: x.flatten(1)),

@@ -37,11 +37,11 @@ def test_bad_arguments():
 
 
 def test_cli_demo_prints_the_table(capsys):
-    assert main(["demo", "--n", "256", "--dim", "2", "--steps", "60"]) == 0
+    assert main(["sigreg-demo", "--n", "256", "--dim", "2", "--steps", "60"]) == 0
     out = capsys.readouterr().out
     assert all(shape in out for shape in SHAPES) and "N(0, I) sample" in out
 
 
 def test_cli_reports_bad_arguments_without_traceback(capsys):
-    assert main(["demo", "--n", "1"]) == 2
+    assert main(["sigreg-demo", "--n", "1"]) == 2
     assert "error: n must be an integer >= 2" in capsys.readouterr().err

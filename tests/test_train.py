@@ -40,6 +40,10 @@ def test_loop_learns_on_digits(tmp_path):
     assert encoder.features(torch.rand(3, 1, 16, 16)).shape[0] == 3
 
 
+def strip_timing(metrics):
+    return [{k: v for k, v in m.items() if k not in ("images_per_s", "elapsed_s")} for m in metrics]
+
+
 class Killed(Exception):
     pass
 
@@ -69,10 +73,7 @@ def test_resume_reaches_the_same_final_metrics(tmp_path, monkeypatch):
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["model"]
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
-    strip = lambda ms: [
-        {k: v for k, v in m.items() if k not in ("images_per_s", "elapsed_s")} for m in ms
-    ]  # noqa: E731
-    assert strip(read_metrics(tmp_path / "a")) == strip(read_metrics(tmp_path / "b"))
+    assert strip_timing(read_metrics(tmp_path / "a")) == strip_timing(read_metrics(tmp_path / "b"))
 
 
 def test_ddp_two_gloo_processes_keep_replicas_identical(tmp_path):
