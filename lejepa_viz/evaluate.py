@@ -425,6 +425,13 @@ def save_results(path: str | os.PathLike, payload: dict) -> Path:
     return path
 
 
+def encoder_features(encoder, images: torch.Tensor, device, progress: bool = True) -> np.ndarray:
+    """``encoder.features`` of uint8 ``images`` (N, C, H, W), computed on ``device`` in eval mode."""
+    encoder.eval()
+    return extract_features(lambda x: encoder.features(x.to(device)).float().cpu(), images,
+                            progress=progress)  # fmt: skip
+
+
 def evaluate_checkpoint(
     checkpoint: str | os.PathLike,
     *,
@@ -443,13 +450,16 @@ def evaluate_checkpoint(
     the checkpoint).
     """
     from .data import load_dataset
-    from .model import Encoder, load_encoder
+    from .model import Encoder, encoder_from_checkpoint
     from .train import resolve_device
 
     checkpoint = Path(checkpoint)
     dev = resolve_device(device)
-    trained = load_encoder(checkpoint, map_location="cpu").to(dev)
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    try:
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise ValueError(f"checkpoint {checkpoint} does not exist") from None
+    trained = encoder_from_checkpoint(ckpt).to(dev)
     cfg, epochs_trained = ckpt["config"], ckpt["epoch"]
     train_set = load_dataset(cfg["dataset"], "train", cfg["root"], image_size=cfg["image_size"],
                              skip_bad_images=cfg["skip_bad_images"])  # fmt: skip
@@ -460,18 +470,20 @@ def evaluate_checkpoint(
     params = f"{sum(p.numel() for p in trained.backbone.parameters()) / 1e6:.2f}M"
     name = trained.config["backbone"]
 
-    def on_device(encoder):
-        return lambda x: encoder.features(x.to(dev)).float().cpu()
-
     models = [
         (f"LeJEPA {name}", params, f"LeJEPA, {cfg['dataset']}", epochs_trained,
-         on_device(trained)),
-        (f"random init {name}", params, "none", 0, on_device(random_init)),
-        ("raw pixels", "0", "none", 0, lambda x: x.flatten(1)),
+         trained),
+        (f"random init {name}", params, "none", 0, random_init),
+        ("raw pixels", "0", "none", 0, None),
     ]  # fmt: skip
     rows = []
-    for model, n_params, pretrain, epochs, fn in models:
-        feats = [extract_features(fn, s.images, progress=progress) for s in (train_set, test_set)]
+    for model, n_params, pretrain, epochs, encoder in models:
+        feats = [
+            encoder_features(encoder, s.images, dev, progress)
+            if encoder is not None
+            else extract_features(lambda x: x.flatten(1), s.images, progress=progress)
+            for s in (train_set, test_set)
+        ]
         results = evaluate_features(feats[0], train_set.labels.numpy(), feats[1],
                                     test_set.labels.numpy(), draws=draws, seed=seed)  # fmt: skip
         rows.append({"model": model, "params": n_params, "pretrain": pretrain,

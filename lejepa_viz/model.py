@@ -142,6 +142,18 @@ class Encoder(nn.Module):
         return tokens[:, self.backbone.num_prefix_tokens :]
 
 
+def encoder_from_checkpoint(ckpt: dict) -> Encoder:
+    """The encoder stored in a loaded ``lejepa-viz train`` checkpoint dict, in eval mode."""
+    if not isinstance(ckpt, dict) or "encoder_config" not in ckpt or "model" not in ckpt:
+        raise ValueError("not a lejepa-viz checkpoint (needs encoder_config and model)")
+    encoder = Encoder(**ckpt["encoder_config"])
+    prefix = "encoder."  # the checkpoint holds the whole model: encoder + online probe
+    encoder.load_state_dict(
+        {k[len(prefix) :]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
+    )
+    return encoder.eval()
+
+
 def load_encoder(path: str, map_location: str | torch.device = "cpu") -> Encoder:
     """The trained encoder of a ``lejepa-viz train`` checkpoint, in eval mode.
 
@@ -152,8 +164,7 @@ def load_encoder(path: str, map_location: str | torch.device = "cpu") -> Encoder
         ckpt = torch.load(path, map_location=map_location, weights_only=False)
     except FileNotFoundError:
         raise ValueError(f"checkpoint {path} does not exist") from None
-    if not isinstance(ckpt, dict) or "encoder_config" not in ckpt:
-        raise ValueError(f"{path} is not a lejepa-viz checkpoint (no encoder_config)")
-    encoder = Encoder(**ckpt["encoder_config"])
-    encoder.load_state_dict(ckpt["encoder"])
-    return encoder.eval()
+    try:
+        return encoder_from_checkpoint(ckpt)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None

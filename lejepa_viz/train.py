@@ -41,7 +41,7 @@ class TrainConfig:
     dataset: str = "fashion-mnist"
     root: str | None = None  # data folder (fashion-mnist IDX files) when not in the default place
     backbone: str | None = None  # any timm name; default per dataset (model.default_backbone)
-    image_size: int | None = None  # folders / photos only; built-in datasets keep their size
+    image_size: int | None = None  # resize to this side (default: the dataset's own size)
     epochs: int | None = None  # default 10 when neither epochs, steps nor max_minutes is given
     steps: int | None = None
     max_minutes: float | None = None
@@ -165,12 +165,10 @@ def frozen_linear_probe(
     encoder: Encoder, train_set, test_set, device, progress: bool = True
 ) -> float:
     """Test accuracy of a logistic regression on the frozen ``encoder.features`` (full train set)."""
-    from .evaluate import extract_features, linear_probe
+    from .evaluate import encoder_features, linear_probe
 
-    encoder.eval()
-    fn = lambda x: encoder.features(x.to(device)).float().cpu()  # noqa: E731
     train_x, test_x = (
-        extract_features(fn, s.images, progress=progress) for s in (train_set, test_set)
+        encoder_features(encoder, d.images, device, progress) for d in (train_set, test_set)
     )
     with warnings.catch_warnings():  # lbfgs stopped at max_iter: fine for a progress number
         warnings.simplefilter("ignore", category=ConvergenceWarning)
@@ -274,7 +272,7 @@ def train(cfg: TrainConfig) -> dict:
             torch.distributed.all_gather_object(states, views_gen.get_state())
         if main_process:
             _save_atomic({
-                "encoder_config": model.encoder.config, "encoder": model.encoder.state_dict(),
+                "encoder_config": model.encoder.config,
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "sigreg": sigreg.state_dict(), "recorder": recorder.state_dict(),
                 "views_generator": states, "torch_rng": torch.get_rng_state(), "step": step,

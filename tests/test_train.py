@@ -105,3 +105,22 @@ def test_cli_train_refuses_bad_arguments(argv, message, capsys, tmp_path):
     assert main(["train", *argv, "--out", str(tmp_path / "x"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_eval_command_writes_the_table_with_baselines(tmp_path, capsys):
+    from lejepa_viz.data import load_dataset
+    from lejepa_viz.evaluate import linear_probe
+
+    out = tmp_path / "run"
+    train(TrainConfig(**SMALL, steps=20, out=str(out), final_probe=False))
+    assert main(["eval", "--checkpoint", str(out / "checkpoint.pt"), "--draws", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "| shots | model" in printed and "raw pixels" in printed and "random init" in printed
+    saved = json.load(open(out / "eval.json"))
+    assert [r["model"] for r in saved["rows"]][2] == "raw pixels"
+    # the raw-pixel row is an independent check of the pipeline: a direct probe on flat pixels
+    tr, te = load_dataset("digits", "train"), load_dataset("digits", "test")
+    direct = linear_probe(tr.images.flatten(1).float().numpy() / 255, tr.labels.numpy(),
+                          te.images.flatten(1).float().numpy() / 255, te.labels.numpy())  # fmt: skip
+    assert saved["rows"][2]["results"]["linear_probe"] == pytest.approx(direct)
+    assert main(["eval", "--checkpoint", str(tmp_path / "missing.pt")]) == 2
