@@ -236,7 +236,7 @@ def train(cfg: TrainConfig) -> dict:
 
     step, epoch, start_batch, elapsed, probe_acc = 0, 0, 0, 0.0, None
     if cfg.resume:
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         sigreg.load_state_dict(ckpt["sigreg"])
