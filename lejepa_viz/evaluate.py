@@ -158,18 +158,23 @@ def knn(
     *,
     k: int = 20,
     metric: str = "cosine",
+    standardize: bool = True,
 ) -> float:
     """Test accuracy of a k-nearest-neighbour majority vote on frozen features.
 
     Brute-force search with uniform weights: each of the ``k`` nearest training examples has
     one vote, ties go to the smallest label. (Distance weights ``1 / d`` blow up for
     near-duplicates under the cosine distance ``1 - cos``, and a plain vote is easy to check.)
+    Features are first standardised with the training set's mean and standard deviation, as
+    for the linear probe: pooled ReLU features are all positive, and without centring every
+    cosine is close to 1 (on Fashion-MNIST standardising adds 0.4 to 0.5 points).
 
     Args:
         train_x, train_y: training features ``(N, F)`` and labels ``(N,)``.
         test_x, test_y: test features ``(M, F)`` and labels ``(M,)``.
         k: number of neighbours, ``1 <= k <= N``.
         metric: any scikit-learn metric name; cosine ignores the features' scale.
+        standardize: z-score every feature with the training set's statistics first.
 
     Returns:
         Accuracy in ``[0, 1]``.
@@ -184,6 +189,8 @@ def knn(
     if k > len(train_x):
         raise ValueError(f"k must be at most the {len(train_x)} training examples, got {k}")
     vote = KNeighborsClassifier(n_neighbors=k, metric=metric, algorithm="brute")
+    if standardize:
+        vote = make_pipeline(StandardScaler(), vote)
     vote.fit(train_x, train_y)
     return float(np.mean(vote.predict(test_x) == test_y))
 

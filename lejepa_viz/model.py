@@ -19,6 +19,7 @@ from torch import nn
 # than a tiny ViT at 28x28), a small ViT for photos (patch features for the PCA maps).
 DEFAULT_BACKBONES = {"fashion-mnist": "test_byobnet", "digits": "test_byobnet"}
 DEFAULT_RGB_BACKBONE = "vit_tiny_patch16_224"
+CNN_FEATURE_LEVELS = 3  # pooled feature maps of this many last levels make a CNN's probe features
 
 
 def default_backbone(dataset: str) -> str:
@@ -72,7 +73,7 @@ class Encoder(nn.Module):
         >>> enc = Encoder("test_resnet", in_chans=1, image_size=28, mean=(0.29,), std=(0.35,))
         >>> emb, z = enc(torch.rand(4, 1, 28, 28))
         >>> emb.shape, z.shape, enc.features(torch.rand(4, 1, 28, 28)).shape
-        (torch.Size([4, 96]), torch.Size([4, 128]), torch.Size([4, 288]))
+        (torch.Size([4, 96]), torch.Size([4, 128]), torch.Size([4, 336]))
     """
 
     def __init__(
@@ -116,16 +117,21 @@ class Encoder(nn.Module):
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Probe features (B, F'): the last two blocks, concatenated. For ViTs their CLS tokens
-        (after the final norm); for CNNs their globally average-pooled feature maps (backbones
-        without ``forward_intermediates``: the pooled embedding). On Fashion-MNIST the two
-        pooled stages give a linear probe 1.8 points above the last stage alone."""
+        """Probe features (B, F') of float images (B, C, H, W) in [0, 1].
+
+        ViTs: the CLS tokens of the last two blocks (after the final norm), concatenated.
+        CNNs: the globally average-pooled maps of the last three feature levels, concatenated
+        (backbones without ``forward_intermediates``: the pooled embedding). On Fashion-MNIST
+        (10-minute run, 60k-image linear probe) the levels score: last 85.5%, last two 87.3%,
+        last three 88.3%.
+        """
         x = self.normalize(images)
         if not self.is_vit:
             if not hasattr(self.backbone, "forward_intermediates"):
                 return self.backbone(x)
-            maps = self.backbone.forward_intermediates(x, indices=2, intermediates_only=True)
-            return torch.cat([m.mean((-2, -1)) for m in maps], dim=-1)  # NCHW → (B, C1 + C2)
+            levels = min(CNN_FEATURE_LEVELS, len(self.backbone.feature_info))
+            maps = self.backbone.forward_intermediates(x, indices=levels, intermediates_only=True)
+            return torch.cat([m.mean((-2, -1)) for m in maps], dim=-1)  # NCHW → (B, ΣC)
         blocks = self.backbone.forward_intermediates(
             x, indices=2, return_prefix_tokens=True, norm=True, output_fmt="NLC",
             intermediates_only=True,

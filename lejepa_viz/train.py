@@ -16,6 +16,7 @@ import json
 import math
 import os
 import time
+import uuid
 import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -235,6 +236,7 @@ def train(cfg: TrainConfig) -> dict:
     views_gen = torch.Generator().manual_seed(cfg.seed + 1 + rank)
 
     step, epoch, start_batch, elapsed, probe_acc = 0, 0, 0, 0.0, None
+    run_id = uuid.uuid4().hex  # ties config.json, checkpoint.pt and snapshots.pt of one run
     if cfg.resume:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(ckpt["model"])
@@ -245,11 +247,14 @@ def train(cfg: TrainConfig) -> dict:
         torch.set_rng_state(ckpt["torch_rng"])
         step, epoch, start_batch = ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]
         elapsed, probe_acc = ckpt["elapsed"], ckpt["probe_acc"]
+        run_id = ckpt.get("run_id", run_id)
 
     metrics_path = out / "metrics.jsonl"
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        (out / "config.json").write_text(
+            json.dumps({**asdict(cfg), "run_id": run_id}, indent=2) + "\n"
+        )
         if (
             cfg.resume and metrics_path.exists()
         ):  # drop what the killed run logged after its checkpoint
@@ -277,11 +282,11 @@ def train(cfg: TrainConfig) -> dict:
                 "sigreg": sigreg.state_dict(), "recorder": recorder.state_dict(),
                 "views_generator": states, "torch_rng": torch.get_rng_state(), "step": step,
                 "epoch": epoch, "batch_in_epoch": batch_in_epoch, "elapsed": elapsed,
-                "probe_acc": probe_acc, "config": asdict(cfg),
+                "probe_acc": probe_acc, "config": asdict(cfg), "run_id": run_id,
             }, ckpt_path)  # fmt: skip
             _save_atomic({"steps": recorder.steps, "z": torch.stack(recorder.z) if recorder.z else None,
                           "labels": recorder.labels, "classes": test_set.classes, "lam": cfg.lam,
-                          "dataset": cfg.dataset, "run": str(out.resolve())},
+                          "dataset": cfg.dataset, "run": str(out.resolve()), "run_id": run_id},
                          out / "snapshots.pt")  # fmt: skip
 
     warmup = (

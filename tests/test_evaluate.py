@@ -79,7 +79,19 @@ def test_knn_matches_plain_cosine_vote(overlapping, k):
     train_x, train_y, test_x, test_y = overlapping
     expected = np.mean(plain_cosine_knn(train_x, train_y, test_x, k) == test_y)
     assert 0.4 < expected < 1.0
+    assert knn(*overlapping, k=k, standardize=False) == expected
+    mu, sd = train_x.mean(0), train_x.std(0)  # standardised: the same vote on z-scores
+    z_train, z_test = (train_x - mu) / sd, (test_x - mu) / sd
+    expected = np.mean(plain_cosine_knn(z_train, train_y, z_test, k) == test_y)
     assert knn(*overlapping, k=k) == expected
+
+
+def test_standardized_knn_ignores_per_feature_scale_and_shift(overlapping):
+    train_x, train_y, test_x, test_y = overlapping
+    scale, shift = np.geomspace(1e-2, 1e3, 16), np.linspace(-50.0, 50.0, 16)  # 16 features
+    moved = (train_x * scale + shift, train_y, test_x * scale + shift, test_y)
+    assert knn(*moved, k=7) == knn(*overlapping, k=7)
+    assert knn(*moved, k=7, standardize=False) != knn(*overlapping, k=7, standardize=False)
 
 
 def test_few_shot_indices_are_stratified_and_seeded():

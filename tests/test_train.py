@@ -66,6 +66,7 @@ def test_resume_reaches_the_same_final_metrics(tmp_path, monkeypatch):
         train(TrainConfig(**cfg, out=str(tmp_path / "b")))
     monkeypatch.setattr(train_module, "lejepa_loss", real_loss)
     assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["step"] == 30
+    run_id = json.load(open(tmp_path / "b" / "config.json"))["run_id"]
     resumed = train(TrainConfig(**cfg, out=str(tmp_path / "b"), resume=True))
 
     for key in ("loss", "pred", "sigreg", "probe_acc", "linear_probe", "step"):
@@ -74,6 +75,10 @@ def test_resume_reaches_the_same_final_metrics(tmp_path, monkeypatch):
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert strip_timing(read_metrics(tmp_path / "a")) == strip_timing(read_metrics(tmp_path / "b"))
+    # the resumed run is the same run: one id in its config and snapshots, another for run a
+    assert json.load(open(tmp_path / "b" / "config.json"))["run_id"] == run_id
+    assert torch.load(tmp_path / "b" / "snapshots.pt")["run_id"] == run_id
+    assert torch.load(tmp_path / "a" / "snapshots.pt")["run_id"] != run_id
 
 
 def test_ddp_two_gloo_processes_keep_replicas_identical(tmp_path):

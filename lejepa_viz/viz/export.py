@@ -1,0 +1,106 @@
+"""Writing pictures: GIF (loops forever), MP4 (with imageio-ffmpeg), PNG; always atomically.
+
+Every writer renders to a temporary file beside the target and renames it into place, so an
+interrupted or failed export never leaves a half-written file (e.g. in ``eval/``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+ANIMATION_SUFFIXES = (".gif", ".mp4")
+
+
+def figure_to_array(fig) -> np.ndarray:
+    """The RGB pixels ``(H, W, 3)`` uint8 of a matplotlib figure, drawn now."""
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix); rename it to ``path`` on success.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; give it a normal file's mode
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _frames(frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Validate frames: a non-empty stack of equal-sized RGB uint8 images ``(F, H, W, 3)``."""
+    if len(frames) == 0:
+        raise ValueError("no frames to write")
+    shapes = {np.shape(f) for f in frames}
+    if len(shapes) != 1:
+        raise ValueError(f"all frames must have one size, got {sorted(shapes)}")
+    stack = np.stack([np.asarray(f) for f in frames])
+    if stack.ndim != 4 or stack.shape[-1] != 3 or stack.dtype != np.uint8:
+        raise ValueError(
+            f"frames must be RGB uint8 images (H, W, 3), got {stack.dtype} {stack.shape[1:]}"
+        )
+    return stack
+
+
+def save_animation(
+    frames: Sequence[np.ndarray] | np.ndarray, path: str | os.PathLike, duration_ms: float = 100
+) -> Path:
+    """Write ``frames`` (each ``(H, W, 3)`` uint8) as an animation at ``path``.
+
+    ``.gif``: loops forever, ``duration_ms`` per frame. ``.mp4``: H.264 at ``1000 /
+    duration_ms`` frames per second through imageio-ffmpeg (a clear error when it is missing).
+    Pillow merges consecutive identical GIF frames into one longer frame.
+
+    Example:
+        >>> import tempfile
+        >>> frames = np.zeros((3, 8, 8, 3), np.uint8) + np.uint8([0, 90, 180])[:, None, None, None]
+        >>> out = save_animation(frames, Path(tempfile.mkdtemp()) / "a.gif")
+        >>> iio.improps(out).shape[0]
+        3
+    """
+    path = Path(path)
+    if path.suffix.lower() not in ANIMATION_SUFFIXES:
+        raise ValueError(f"animation file must end in {' or '.join(ANIMATION_SUFFIXES)}: {path}")
+    stack = _frames(frames)
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() == ".gif":
+            iio.imwrite(tmp, stack, extension=".gif", duration=duration_ms, loop=0)
+        else:
+            try:
+                import imageio_ffmpeg  # noqa: F401
+            except ImportError as err:
+                raise RuntimeError(
+                    f"writing {path} needs imageio-ffmpeg (pip install imageio-ffmpeg); "
+                    "or ask for a .gif"
+                ) from err
+            even = stack[:, : stack.shape[1] // 2 * 2, : stack.shape[2] // 2 * 2]  # yuv420p
+            iio.imwrite(tmp, even, extension=".mp4", plugin="FFMPEG", fps=1000 / duration_ms,
+                        macro_block_size=1)  # fmt: skip
+    return path
+
+
+def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write one RGB uint8 image ``(H, W, 3)`` as a PNG at ``path``."""
+    path = Path(path)
+    (image,) = _frames([image])
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, image, extension=".png")
+    return path

@@ -1,0 +1,59 @@
+"""Encoder probe features and patch tokens against a second path: forward hooks on timm modules."""
+
+import pytest
+import torch
+
+from lejepa_viz.model import CNN_FEATURE_LEVELS, Encoder
+
+
+def hooked(module: torch.nn.Module, names: list[str], x: torch.Tensor) -> list[torch.Tensor]:
+    """Run ``module(x)`` and return the outputs of its submodules ``names``, in that order."""
+    outputs, handles = {}, []
+    for name in names:
+        sub = module.get_submodule(name)
+        handles.append(sub.register_forward_hook(lambda m, i, o, n=name: outputs.__setitem__(n, o)))
+    try:
+        module(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return [outputs[n] for n in names]
+
+
+@pytest.mark.parametrize("backbone", ["test_byobnet", "test_resnet"])
+def test_cnn_features_pool_the_last_levels(backbone):
+    enc = Encoder(backbone, 1, 28, mean=(0.3,), std=(0.4,)).eval()
+    images = torch.rand(5, 1, 28, 28)
+    levels = [info["module"] for info in enc.backbone.feature_info][-CNN_FEATURE_LEVELS:]
+    maps = hooked(enc.backbone, levels, (images - 0.3) / 0.4)
+    expected = torch.cat([m.mean((-2, -1)) for m in maps], dim=-1)
+    with torch.no_grad():
+        torch.testing.assert_close(enc.features(images), expected)
+
+
+def test_vit_features_are_normed_cls_tokens_of_the_last_two_blocks():
+    enc = Encoder("vit_tiny_patch16_224", 3, 32, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
+    images = torch.rand(2, 3, 32, 32)
+    last = len(enc.backbone.blocks)
+    blocks = hooked(enc.backbone, [f"blocks.{last - 2}", f"blocks.{last - 1}"], (images - 0.5) / 0.25)
+    norm = enc.backbone.norm
+    expected = torch.cat([norm(b)[:, 0] for b in blocks], dim=-1)
+    with torch.no_grad():
+        torch.testing.assert_close(enc.features(images), expected)
+        tokens = enc.patch_tokens(images)
+    assert tokens.shape == (2, (32 // 16) ** 2, enc.embed_dim)
+    torch.testing.assert_close(tokens, norm(blocks[1])[:, enc.backbone.num_prefix_tokens :])
+
+
+def test_patch_tokens_need_a_vit():
+    enc = Encoder("test_byobnet", 1, 28, mean=(0.3,), std=(0.4,))
+    with pytest.raises(ValueError, match="patch tokens need a ViT backbone, 'test_byobnet'"):
+        enc.patch_tokens(torch.rand(1, 1, 28, 28))
+
+
+def test_forward_returns_embedding_and_projection():
+    enc = Encoder("test_byobnet", 1, 28, mean=(0.3,), std=(0.4,), proj_hidden=64, proj_dim=16)
+    emb, z = enc(torch.rand(4, 1, 28, 28))
+    assert emb.shape == (4, enc.embed_dim) and z.shape == (4, 16)
+    with pytest.raises(ValueError, match="mean and std need 1 values"):
+        Encoder("test_byobnet", 1, 28, mean=(0.3, 0.3), std=(0.4,))
