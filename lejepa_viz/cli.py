@@ -78,6 +78,65 @@ def eval_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def animate_command(args: argparse.Namespace) -> int:
+    from .viz.convergence import animate_snapshots
+
+    out = animate_snapshots(args.snapshots, args.out, metrics=args.metrics, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
+
+
+def flow_command(args: argparse.Namespace) -> int:
+    from .viz.flow import flow_gif, lambda_gif
+
+    if args.lambdas:
+        out = lambda_gif(args.out, tuple(args.lambdas), steps=args.steps, seed=args.seed)
+    else:
+        out = flow_gif(args.out, args.shape, args.dim, n=args.n, steps=args.steps, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
+
+
+def model_arguments(p: argparse.ArgumentParser) -> None:
+    """``--checkpoint FILE | --backbone TIMM_NAME [--weights FILE]`` for the patch-feature maps."""
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--checkpoint", help="a checkpoint.pt written by lejepa-viz train (ViT)")
+    which.add_argument("--backbone", help="a timm ViT name (pretrained weights need a network)")
+    p.add_argument("--weights", help="local .pt / .safetensors weights for --backbone")
+
+
+def model_source(args: argparse.Namespace) -> dict:
+    if args.weights and not args.backbone:
+        raise ValueError("--weights needs --backbone TIMM_NAME (the architecture of the weights)")
+    if not (args.checkpoint or args.backbone):
+        raise ValueError("give --checkpoint FILE or --backbone TIMM_NAME [--weights FILE]")
+    return dict(checkpoint=args.checkpoint, backbone=args.backbone, weights=args.weights)
+
+
+def pca_command(args: argparse.Namespace) -> int:
+    from .viz.pca import pca_maps
+
+    paths = pca_maps(args.images or None, **model_source(args), out_dir=args.out,
+                     foreground=args.foreground, threshold=args.threshold)  # fmt: skip
+    print(f"wrote {len(paths)} image | map pairs to {args.out}")
+    return 0
+
+
+def video_command(args: argparse.Namespace) -> int:
+    from .viz.video import video_gif
+
+    out = video_gif(video=args.video, frames=args.frames, **model_source(args), out=args.out)
+    print(f"wrote {out}")
+    return 0
+
+
+def gallery_command(args: argparse.Namespace) -> int:
+    from .gallery import make_gallery
+
+    make_gallery(args.out, runs=args.runs, minutes=args.minutes, reuse=args.reuse)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from .train import TrainConfig
 
@@ -101,6 +160,50 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draws", type=int, default=5, help="few-shot draws per shot count")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=eval_command)
+
+    p = sub.add_parser("animate", help="embedding-convergence animation of a training run")
+    p.add_argument("--snapshots", required=True, help="snapshots.pt written by lejepa-viz train")
+    p.add_argument("--metrics", help="its metrics.jsonl (default: beside the snapshots)")
+    p.add_argument("--out", required=True, help="FILE.gif or FILE.mp4")
+    p.add_argument("--seed", type=int, default=0, help="seed of the projection directions")
+    p.set_defaults(func=animate_command)
+
+    p = sub.add_parser("flow", help="SIGReg gradient flow of a point cloud (or λ = 0 vs λ > 0)")
+    p.add_argument("--shape", choices=SHAPES, default="ring")
+    p.add_argument("--dim", type=int, default=2, help="dimension D of the cloud")
+    p.add_argument("--n", type=int, default=1024, help="points in the cloud")
+    p.add_argument("--steps", type=int, default=300, help="optimisation steps")
+    p.add_argument("--lambdas", type=float, nargs="+", metavar="λ",
+                   help="instead: a tiny encoder trained once per λ, side by side (e.g. 0 0.1)")  # fmt: skip
+    p.add_argument("--out", required=True, help="FILE.gif or FILE.mp4")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=flow_command)
+
+    p = sub.add_parser("pca", help="PCA maps of ViT patch features, image | map pairs")
+    p.add_argument(
+        "--images", nargs="*", help="image files or one folder (default: bundled photos)"
+    )
+    model_arguments(p)
+    p.add_argument("--foreground", action="store_true", help="mask the background by PC1")
+    p.add_argument("--threshold", type=float, default=0.0, help="PC1 threshold of the mask")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=pca_command)
+
+    p = sub.add_parser("video", help="video frames beside their patch-feature map, as a GIF")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--video", help="a video file (read through imageio-ffmpeg)")
+    src.add_argument("--frames", help="a folder of frames (default: a camera path on a photo)")
+    model_arguments(p)
+    p.add_argument("--out", required=True, help="FILE.gif or FILE.mp4")
+    p.set_defaults(func=video_command)
+
+    p = sub.add_parser("gallery", help="train or reuse small models, then draw every picture")
+    p.add_argument("--out", default="eval", help="gallery folder")
+    p.add_argument("--runs", default="runs/gallery", help="where the gallery's models train")
+    p.add_argument("--minutes", type=float, default=3.0, help="training budget of each model")
+    p.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
+                   help="reuse finished runs in --runs (default) instead of training again")  # fmt: skip
+    p.set_defaults(func=gallery_command)
 
     args = parser.parse_args(argv)
     try:

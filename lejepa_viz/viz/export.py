@@ -60,6 +60,14 @@ def _frames(frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     return stack
 
 
+def animation_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, checked to name a ``.gif`` or ``.mp4`` (call it before rendering)."""
+    path = Path(path)
+    if path.suffix.lower() not in ANIMATION_SUFFIXES:
+        raise ValueError(f"animation file must end in {' or '.join(ANIMATION_SUFFIXES)}: {path}")
+    return path
+
+
 def save_animation(
     frames: Sequence[np.ndarray] | np.ndarray, path: str | os.PathLike, duration_ms: float = 100
 ) -> Path:
@@ -76,9 +84,7 @@ def save_animation(
         >>> iio.improps(out).shape[0]
         3
     """
-    path = Path(path)
-    if path.suffix.lower() not in ANIMATION_SUFFIXES:
-        raise ValueError(f"animation file must end in {' or '.join(ANIMATION_SUFFIXES)}: {path}")
+    path = animation_path(path)
     stack = _frames(frames)
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".gif":
