@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:  # bad arguments: a message, not a traceback
+    except (ValueError, FileNotFoundError, ConnectionError) as err:  # a message, not a traceback
         print(f"lejepa-viz {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -257,7 +257,19 @@ def _digits(split: str) -> ImageDataset:
     return ImageDataset(images[pick], labels, classes, "digits", *channel_stats(images[train]))
 
 
-def _photos(size: int) -> ImageDataset:
+PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "china", "flower")
+
+
+def photo_original(name: str) -> np.ndarray:
+    """A bundled photo at its original resolution, ``(H, W, 3)`` uint8.
+
+    Names (:data:`PHOTO_NAMES`, the class names of ``load_dataset("photos")``): astronaut
+    (512 x 512), chelsea, coffee, rocket, motorcycle (scikit-image), china, flower (scikit-learn).
+
+    Example:
+        >>> photo_original("astronaut").shape
+        (512, 512, 3)
+    """
     from skimage import data
     from sklearn.datasets import load_sample_image
 
@@ -265,10 +277,16 @@ def _photos(size: int) -> ImageDataset:
                "rocket": data.rocket, "motorcycle": lambda: data.stereo_motorcycle()[0],
                "china": lambda: load_sample_image("china.jpg"),
                "flower": lambda: load_sample_image("flower.jpg")}  # fmt: skip
+    if name not in loaders:
+        raise ValueError(f"unknown bundled photo {name!r}; known: {', '.join(PHOTO_NAMES)}")
+    return np.ascontiguousarray(loaders[name]())
+
+
+def _photos(size: int) -> ImageDataset:
     photos, missing = {}, []
-    for name, load in loaders.items():
+    for name in PHOTO_NAMES:
         try:  # a library version without the photo, or one that would download it
-            photos[name] = _square_rgb(Image.fromarray(load()), size)
+            photos[name] = _square_rgb(Image.fromarray(photo_original(name)), size)
         except Exception:
             missing.append(name)
     if not photos:

@@ -1,0 +1,408 @@
+"""PCA maps of ViT patch features: what the encoder sees in each 16 x 16 patch, as colours.
+
+The last-layer patch tokens of every image, ``(N, h, w, F)``, are pooled into one matrix and
+reduced by a single PCA (scikit-learn), so a colour means the same thing in every image. The
+first three components, min-max scaled over the whole set, become red, green and blue; the map
+is smoothly upsampled to the image and saved beside it. With ``foreground=True`` the DINOv2
+recipe is followed: the first component, oriented so the object is positive, is thresholded
+into a foreground mask, a second PCA is fitted on the foreground patches only, and the
+background is drawn black.
+
+Sign rule: a principal component has no sign of its own. Objects sit inside the frame and
+backgrounds reach its edges, so the first component is flipped when its mean over the border
+patches (the outer ring of every map) is above its mean over the centre patches (the middle
+half of rows and columns), pooled over all images (:func:`object_sign`). The threshold is in
+standard deviations of that first component over all patches (it has mean 0): ``0`` keeps the
+patches above the mean, ``1`` those more than one standard deviation above.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+import torch.nn.functional as F
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.models.vision_transformer import VisionTransformer
+from tqdm.auto import tqdm
+
+from .._checks import integer_at_least
+from ..model import Encoder, create_backbone, load_encoder
+from .export import save_png
+from .images import load_images
+
+WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+_VIT_HINT = "a timm VisionTransformer such as vit_small_patch16_224 or vit_small_patch14_dinov2"
+
+
+def load_patch_encoder(
+    checkpoint: str | os.PathLike | None = None,
+    backbone: str | None = None,
+    weights: str | os.PathLike | None = None,
+    image_size: int | None = None,
+) -> Encoder:
+    """The ViT encoder whose patch tokens the maps show, in eval mode on the CPU.
+
+    Args:
+        checkpoint: a ``lejepa-viz train`` checkpoint (then leave ``backbone`` out).
+        backbone: a timm ViT name; alone it means timm's pretrained weights, which are
+            downloaded from the Hugging Face Hub (a network is needed).
+        weights: with ``backbone``: a local weights file for that architecture, a ``.pt`` /
+            ``.pth`` / ``.bin`` state dict (possibly nested under ``"state_dict"`` or
+            ``"model"``, DDP ``module.`` prefixes allowed) or a ``.safetensors`` file. Original
+            DINOv2 / CLIP layouts are converted by timm's ViT checkpoint filter.
+        image_size: input resolution. Default: 224 for a backbone, the training resolution
+            for a checkpoint; a checkpoint given another size gets its position embeddings
+            resampled (bicubic), the way DINOv2 maps are drawn above the training resolution.
+
+    Raises:
+        ValueError: not exactly one of ``checkpoint`` / ``backbone``; ``weights`` without
+            ``backbone``; a model that is not a ViT; an unreadable or mismatched weights file.
+        FileNotFoundError: ``checkpoint`` or ``weights`` does not exist.
+        ConnectionError: timm's pretrained weights could not be downloaded.
+
+    Example:
+        >>> load_patch_encoder(backbone="resnet18")
+        Traceback (most recent call last):
+        ...
+        ValueError: patch maps need a ViT backbone (a timm VisionTransformer such as ...
+    """
+    if (checkpoint is None) == (backbone is None):
+        raise ValueError(
+            "give exactly one of checkpoint (a lejepa-viz train checkpoint, --checkpoint FILE) "
+            f"or backbone (a timm ViT name, --backbone NAME); got checkpoint={checkpoint!r}, "
+            f"backbone={backbone!r}"
+        )
+    if image_size is not None:
+        integer_at_least(image_size, 1, "image_size")
+    if checkpoint is not None:
+        if weights is not None:
+            raise ValueError("weights goes with backbone; a checkpoint holds its own weights")
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} does not exist")
+        encoder = load_encoder(str(path))
+        if not encoder.is_vit:
+            name = encoder.config["backbone"]
+            raise ValueError(f"patch maps need a ViT backbone ({_VIT_HINT}); checkpoint {path} "
+                             f"holds a {name!r}, which has no patch tokens")  # fmt: skip
+        if image_size is not None and image_size != encoder.config["image_size"]:
+            encoder.backbone.set_input_size(img_size=image_size)  # resamples the pos. embedding
+            encoder.config["image_size"] = image_size
+        return encoder.eval()
+
+    size = 224 if image_size is None else image_size
+    if not timm.is_model(backbone):
+        raise ValueError(f"backbone {backbone!r} is not a timm model; list ViTs with "
+                         "timm.list_models('vit_*')")  # fmt: skip
+    with torch.device("meta"):  # what the architecture is, without allocating or downloading
+        arch = create_backbone(backbone, 3, size)
+    if not isinstance(arch, VisionTransformer):
+        raise ValueError(f"patch maps need a ViT backbone ({_VIT_HINT}); {backbone!r} is a "
+                         f"{type(arch).__name__}, which has no patch tokens")  # fmt: skip
+    cfg = timm.get_pretrained_cfg(backbone)
+    mean = cfg.mean if cfg else IMAGENET_DEFAULT_MEAN
+    std = cfg.std if cfg else IMAGENET_DEFAULT_STD
+    if weights is not None:
+        encoder = Encoder(backbone, 3, size, mean, std)
+        _load_weights(encoder.backbone, Path(weights).expanduser(), backbone)
+        return encoder.eval()
+    if not (cfg and cfg.has_weights):
+        raise ValueError(f"timm has no pretrained weights for {backbone!r}; pass weights=FILE "
+                         "(--weights FILE) or checkpoint=FILE (--checkpoint FILE)")  # fmt: skip
+    try:
+        encoder = Encoder(backbone, 3, size, mean, std, pretrained=True)
+    except Exception as err:  # huggingface_hub / urllib errors when offline, of many types
+        raise ConnectionError(
+            f"could not get timm's pretrained weights for {backbone!r} ({type(err).__name__}: "
+            f"{err}). Downloading them needs a network connection to the Hugging Face Hub. "
+            "Without one, pass a local weights file for this architecture, weights=FILE "
+            "(--weights FILE: a .pt/.pth state dict or .safetensors), or a lejepa-viz "
+            "checkpoint, checkpoint=FILE (--checkpoint FILE). HF_HUB_OFFLINE=1 makes an "
+            "offline attempt fail at once instead of retrying."
+        ) from err
+    return encoder.eval()
+
+
+def _load_weights(model: VisionTransformer, path: Path, name: str) -> None:
+    """Load a local state dict file into the timm ViT ``model`` (architecture ``name``)."""
+    from timm.models import load_state_dict
+    from timm.models.vision_transformer import checkpoint_filter_fn
+
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    if path.suffix.lower() not in WEIGHT_SUFFIXES:
+        raise ValueError(f"weights file {path} must end in {' '.join(WEIGHT_SUFFIXES)}")
+    try:  # unpacks "state_dict" / "model" nesting, strips DDP "module." prefixes
+        state = load_state_dict(str(path), use_ema=False)
+    except Exception as err:
+        raise ValueError(f"cannot read weights file {path} ({type(err).__name__}: {err})") from err
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"weights file {path} does not hold a state dict of tensors")
+    if any(k.startswith("encoder.backbone.") for k in state):
+        raise ValueError(f"{path} is a lejepa-viz checkpoint: pass it as checkpoint=FILE "
+                         "(--checkpoint FILE), not as weights")  # fmt: skip
+    try:  # converts original DINOv2 / CLIP layouts, resamples position embeddings
+        state = checkpoint_filter_fn(state, model)
+        state = {k: v for k, v in state.items() if not k.startswith("head.")}  # no classifier
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except Exception as err:  # shape mismatches
+        raise ValueError(f"weights file {path} does not fit {name!r}: {err}") from err
+    if missing or unexpected:
+        raise ValueError(
+            f"weights file {path} does not fit {name!r}: missing keys {missing[:5]}, unexpected "
+            f"keys {unexpected[:5]} (of {len(missing)} and {len(unexpected)}); is it a state "
+            f"dict for {name}?"
+        )
+
+
+def patch_tokens(encoder: Encoder, images: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
+    """Last-layer patch tokens of a ViT encoder on a grid, ``(N, h, w, F)`` float32 on the CPU.
+
+    Args:
+        encoder: a ViT :class:`~lejepa_viz.model.Encoder` (in eval mode); batches go to its
+            device, under bf16 autocast on CUDA.
+        images: ``(N, 3, H, W)`` floats in [0, 1], or uint8 (divided by 255). Images of another
+            size than the encoder's input are resized to it (antialiased bilinear).
+        batch_size: images per forward pass; a progress bar shows from 4 batches on.
+
+    Example:
+        >>> enc = Encoder("test_vit", 3, 64, (0.5,) * 3, (0.5,) * 3).eval()
+        >>> patch_tokens(enc, torch.rand(2, 3, 64, 64)).shape
+        torch.Size([2, 4, 4, 64])
+    """
+    batch_size = integer_at_least(batch_size, 1, "batch_size")
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or len(images) == 0:
+        shape = tuple(getattr(images, "shape", ()))
+        raise ValueError(f"images must be a non-empty tensor (N, C, H, W), got shape {shape}")
+    if images.shape[1] != encoder.config["in_chans"]:
+        raise ValueError(f"images must have {encoder.config['in_chans']} channels, got shape "
+                         f"{tuple(images.shape)}")  # fmt: skip
+    if images.dtype != torch.uint8 and (images.min() < 0 or images.max() > 1):
+        raise ValueError(f"float images must lie in [0, 1], got values in "
+                         f"[{images.min().item():.3g}, {images.max().item():.3g}]")  # fmt: skip
+    if not encoder.is_vit:
+        name = encoder.config["backbone"]
+        raise ValueError(f"patch maps need a ViT backbone ({_VIT_HINT}); {name!r} is not one")
+    embed = encoder.backbone.patch_embed
+    (h, w), in_size = embed.grid_size, tuple(embed.img_size)
+    device = next(encoder.parameters()).device
+    starts = range(0, len(images), batch_size)
+    out = []
+    for i in tqdm(starts, desc="patch tokens", unit="batch", disable=len(starts) < 4, leave=False):
+        x = images[i : i + batch_size].to(device)
+        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()  # (B, 3, H, W)
+        if tuple(x.shape[-2:]) != in_size:
+            x = F.interpolate(x, size=in_size, mode="bilinear", antialias=True, align_corners=False)
+        with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+            out.append(encoder.patch_tokens(x).float().cpu())  # (B, h·w, F)
+    tokens = torch.cat(out)
+    return tokens.view(len(images), h, w, tokens.shape[-1])
+
+
+@dataclass
+class PCAMaps:
+    """Joint PCA of the patch tokens of N images, on the ``h x w`` patch grid.
+
+    Attributes:
+        components: ``(N, h, w, K)`` projections on the K components that colour the map
+            (those of the foreground PCA when ``mask`` is set).
+        pc1: ``(N, h, w)`` first component of the PCA of *all* patches, oriented so the object
+            is positive (:func:`object_sign`) and standardised (mean 0, std 1 over all patches).
+        mask: ``(N, h, w)`` bool foreground (``pc1 > threshold``), or None.
+        explained_variance_ratio: ``(K,)`` of the PCA that gives ``components``.
+    """
+
+    components: np.ndarray
+    pc1: np.ndarray
+    mask: np.ndarray | None
+    explained_variance_ratio: np.ndarray
+
+
+def object_sign(maps: np.ndarray | torch.Tensor) -> float:
+    """+1 or -1: the sign that makes the object positive in first-component maps ``(N, h, w)``.
+
+    The mean over the border patches (the outer ring of every map) must not exceed the mean
+    over the centre patches (the middle half of rows and columns); ties keep +1.
+
+    Example:
+        >>> maps = -np.pad(np.ones((1, 2, 2)), ((0, 0), (1, 1), (1, 1)))  # object negative
+        >>> object_sign(maps)
+        -1.0
+    """
+    maps = np.asarray(maps)
+    h, w = maps.shape[-2:]
+    border = np.ones((h, w), dtype=bool)
+    border[1:-1, 1:-1] = False
+    centre = np.zeros((h, w), dtype=bool)
+    centre[h // 4 : h - h // 4, w // 4 : w - w // 4] = True
+    return 1.0 if maps[:, border].mean() <= maps[:, centre].mean() else -1.0
+
+
+def fit_pca_maps(
+    tokens: torch.Tensor | np.ndarray,
+    n_components: int = 3,
+    foreground: bool = False,
+    threshold: float = 0.0,
+) -> PCAMaps:
+    """One PCA over the patches of all images, so colours mean the same in every image.
+
+    Args:
+        tokens: patch tokens ``(N, h, w, F)`` (:func:`patch_tokens`).
+        n_components: components kept, K.
+        foreground: mask the background (``pc1 <= threshold``) and refit the K components on
+            the foreground patches only (the DINOv2 recipe), so all colours go to the objects.
+        threshold: the foreground cut on the standardised first component, in standard
+            deviations above its mean over all patches.
+
+    Example:
+        >>> maps = fit_pca_maps(np.random.default_rng(0).normal(size=(2, 4, 4, 8)))
+        >>> maps.components.shape, maps.pc1.shape, maps.mask, round(float(maps.pc1.std()), 6)
+        ((2, 4, 4, 3), (2, 4, 4), None, 1.0)
+    """
+    from sklearn.decomposition import PCA
+
+    if isinstance(tokens, torch.Tensor):
+        tokens = tokens.detach().cpu()
+        tokens = (tokens if tokens.dtype == torch.float64 else tokens.float()).numpy()
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 4:
+        raise ValueError(f"tokens must have shape (N, h, w, F), got {tokens.shape}")
+    if not np.isfinite(tokens).all():
+        raise ValueError("tokens contain NaN or Inf values")
+    N, h, w, dim = tokens.shape
+    integer_at_least(n_components, 1, "n_components")
+    if n_components > min(N * h * w - 1, dim):
+        raise ValueError(f"n_components must be at most min(patches - 1, F) = "
+                         f"{min(N * h * w - 1, dim)}, got {n_components}")  # fmt: skip
+    flat = tokens.reshape(-1, dim)  # (N·h·w, F): every patch of every image
+    pca = PCA(n_components=n_components, random_state=0).fit(flat)
+    proj = pca.transform(flat)  # (N·h·w, K)
+    proj[:, 0] *= object_sign(proj[:, 0].reshape(N, h, w))
+    pc1 = proj[:, 0] / max(float(proj[:, 0].std()), 1e-12)
+    ratio, mask = pca.explained_variance_ratio_, None
+    if foreground:
+        mask = pc1 > threshold
+        if mask.sum() <= n_components:
+            raise ValueError(f"threshold={threshold} leaves {int(mask.sum())} foreground patches; "
+                             f"the foreground PCA needs more than {n_components}: lower it")  # fmt: skip
+        fg = PCA(n_components=n_components, random_state=0).fit(flat[mask])
+        proj, ratio = fg.transform(flat), fg.explained_variance_ratio_
+        mask = mask.reshape(N, h, w)
+    return PCAMaps(proj.reshape(N, h, w, n_components).astype(np.float32),
+                   pc1.reshape(N, h, w).astype(np.float32), mask, ratio.astype(np.float32))  # fmt: skip
+
+
+def to_rgb(maps: PCAMaps, size: int) -> np.ndarray:
+    """The first three components as RGB images ``(N, size, size, 3)`` uint8.
+
+    Each component is min-max scaled to [0, 1] over all images' patches (over the foreground
+    patches when masked), so one feature gets one colour everywhere; masked-out patches are
+    black. The ``h x w`` maps are upsampled bicubically, so the map is smooth.
+
+    Example:
+        >>> rgb = to_rgb(fit_pca_maps(np.random.default_rng(0).normal(size=(2, 4, 4, 8))), 16)
+        >>> rgb.shape, rgb.dtype, int(rgb.min()), int(rgb.max())
+        ((2, 16, 16, 3), dtype('uint8'), 0, 255)
+    """
+    integer_at_least(size, 1, "size")
+    if maps.components.shape[-1] < 3:
+        raise ValueError(f"to_rgb needs 3 components, got {maps.components.shape[-1]}")
+    comps = maps.components[..., :3]  # (N, h, w, 3)
+    keep = comps if maps.mask is None else comps[maps.mask]
+    lo, hi = keep.reshape(-1, 3).min(0), keep.reshape(-1, 3).max(0)
+    scaled = np.clip((comps - lo) / np.where(hi > lo, hi - lo, 1), 0, 1)
+    if maps.mask is not None:
+        scaled = scaled * maps.mask[..., None]
+    grid = torch.from_numpy(scaled).float().permute(0, 3, 1, 2)  # (N, 3, h, w)
+    up = F.interpolate(grid, size=(size, size), mode="bicubic", align_corners=False)
+    return (up.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def save_pairs(
+    names: Sequence[str],
+    images: torch.Tensor | np.ndarray,
+    rgb: np.ndarray,
+    out_dir: str | os.PathLike,
+) -> list[Path]:
+    """Write ``out_dir/<name>.png``: each image and its map side by side, ``(S, 2·S, 3)``.
+
+    Args:
+        names: N file names (characters other than letters, digits, ``-``, ``_`` and ``.``
+            become ``_``).
+        images: ``(N, 3, S, S)`` uint8, as :func:`~lejepa_viz.viz.images.load_images` gives.
+        rgb: ``(N, S, S, 3)`` uint8 maps (:func:`to_rgb`).
+        out_dir: created when missing; each PNG is written atomically.
+
+    Example:
+        >>> import tempfile
+        >>> images = torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
+        >>> paths = save_pairs(["a b"], images, np.full((1, 8, 8, 3), 255, np.uint8),
+        ...                    tempfile.mkdtemp())
+        >>> paths[0].name
+        'a_b.png'
+    """
+    pixels = images.permute(0, 2, 3, 1).cpu().numpy() if isinstance(images, torch.Tensor) \
+        else np.asarray(images).transpose(0, 2, 3, 1)  # fmt: skip
+    if pixels.shape != np.shape(rgb) or len(names) != len(pixels):
+        raise ValueError(f"need N names, images (N, 3, S, S) and rgb (N, S, S, 3) of one N and "
+                         f"S, got {len(names)} names, {tuple(images.shape)} and "
+                         f"{np.shape(rgb)}")  # fmt: skip
+    stems = ["".join(c if c.isalnum() or c in "-_." else "_" for c in n).strip(".") or "image"
+             for n in names]  # fmt: skip
+    if len(set(stems)) != len(stems):
+        raise ValueError(f"names must give distinct file names, got {list(names)}")
+    out_dir = Path(out_dir)
+    return [save_png(np.concatenate([img, m], axis=1), out_dir / f"{stem}.png")
+            for stem, img, m in zip(stems, pixels, rgb, strict=True)]  # fmt: skip
+
+
+def pca_maps(
+    source: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    backbone: str | None = None,
+    weights: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike,
+    size: int = 224,
+    foreground: bool = False,
+    threshold: float = 0.0,
+    model_size: int | None = None,
+    batch_size: int = 16,
+    device: str = "auto",
+) -> list[Path]:
+    """PCA maps of patch features for images, saved as ``out_dir/<name>.png`` pairs.
+
+    The library call behind ``lejepa-viz pca --images PATH... [--checkpoint FILE |
+    --backbone NAME [--weights FILE]] --out DIR``.
+
+    Args:
+        source: images (see :func:`~lejepa_viz.viz.images.load_images`); None: the bundled
+            photos.
+        checkpoint, backbone, weights: the encoder (see :func:`load_patch_encoder`).
+        out_dir: where the PNGs go.
+        size: side of the images and maps in pixels.
+        foreground: black background, colours refitted on the foreground (DINOv2 recipe).
+        threshold: foreground cut in standard deviations of the first component.
+        model_size: the encoder's input resolution; default ``size`` for a backbone, the
+            training resolution for a checkpoint.
+        batch_size: images per forward pass.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
+
+    Returns:
+        The paths written, one per image.
+    """
+    from ..train import resolve_device
+
+    names, images = load_images(source, size)
+    if model_size is None and backbone is not None:
+        model_size = size
+    encoder = load_patch_encoder(checkpoint, backbone, weights, model_size)
+    tokens = patch_tokens(encoder.to(resolve_device(device)), images, batch_size)
+    maps = fit_pca_maps(tokens, foreground=foreground, threshold=threshold)
+    return save_pairs(names, images, to_rgb(maps, size), out_dir)

@@ -1,0 +1,244 @@
+"""The patch-feature video: each frame beside a heat map of its first principal component.
+
+Frames come from a video file (imageio-ffmpeg), a folder of frame images, or, by default, a
+smooth camera path that pans and zooms across a bundled photo (:func:`camera_path`). One PCA
+is fitted over the patches of *all* frames, so the heat means the same in every frame; its
+first component, oriented so the object is positive (:func:`~lejepa_viz.viz.pca.object_sign`)
+and clipped at the threshold, is drawn per patch in the inferno colour map on black, blocky as
+the patches are. :func:`video_gif` writes the looping GIF behind ``lejepa-viz video``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .._checks import integer_at_least, positive
+from ..data.datasets import _square_rgb, photo_original
+from ..model import Encoder
+from .export import animation_path, save_animation
+from .images import image_files, load_images
+from .pca import fit_pca_maps, load_patch_encoder, patch_tokens
+
+DEFAULT_PHOTO = "astronaut"  # 512 x 512, the sharpest bundled photo: a 2x zoom stays sharp
+
+
+def read_video(
+    path: str | os.PathLike, max_frames: int | None = None, size: int = 224, every: int = 1
+) -> torch.Tensor:
+    """Frames of a video file as ``(F, 3, size, size)`` uint8 (shorter side resized to
+    ``size``, center-cropped), through imageio's FFMPEG plugin (imageio-ffmpeg).
+
+    Args:
+        path: any video ffmpeg reads (mp4, mov, webm, avi, gif, ...).
+        max_frames: stop after this many frames (None: all).
+        size: side of the square frames.
+        every: keep every ``every``-th frame (2 halves the frame rate).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file cannot be decoded or holds no frames.
+    """
+    import imageio.v3 as iio
+
+    integer_at_least(size, 1, "size")
+    integer_at_least(every, 1, "every")
+    if max_frames is not None:
+        integer_at_least(max_frames, 1, "max_frames")
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"video file {path} does not exist")
+    frames = []
+    try:
+        reader = iio.imiter(path, plugin="FFMPEG")
+        try:
+            for i, frame in enumerate(reader):  # (H, W, 3) uint8
+                if i % every == 0:
+                    frames.append(_square_rgb(Image.fromarray(frame), size))
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
+        finally:
+            reader.close()  # stops the ffmpeg process when we leave early
+    except Exception as err:
+        raise ValueError(f"cannot read video file {path} ({type(err).__name__}: {err}); is "
+                         "it a video ffmpeg can decode?") from err  # fmt: skip
+    if not frames:
+        raise ValueError(f"video file {path} holds no frames")
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+
+
+def read_frames(
+    folder: str | os.PathLike, size: int = 224, max_frames: int | None = None
+) -> torch.Tensor:
+    """The image files of ``folder`` as frames ``(F, 3, size, size)`` uint8, in natural order
+    (``frame2`` before ``frame10``), the first ``max_frames`` of them (None: all), read by
+    :func:`~lejepa_viz.viz.images.load_images`'s rules (recursive, colour images only)."""
+    if not Path(folder).expanduser().is_dir():
+        raise ValueError(f"frames folder {folder} is not a folder of image files")
+    if max_frames is not None:
+        integer_at_least(max_frames, 1, "max_frames")
+    files = [path for path, _ in image_files(folder)][:max_frames]
+    return load_images(files, size)[1]
+
+
+def camera_path(
+    image: str | np.ndarray = DEFAULT_PHOTO,
+    num_frames: int = 60,
+    size: int = 224,
+    seed: int = 0,
+    zoom: float = 2.0,
+) -> torch.Tensor:
+    """A smooth, looping camera path that pans and zooms across one photo.
+
+    The square view zooms from the whole photo (its shorter side) in to ``1 / zoom`` of it and
+    back, once per loop, while its centre follows a Lissajous curve (one and two turns per
+    loop, phases drawn from ``seed``) inside the photo. Each view is cut from the original at
+    sub-pixel positions and resized with Lanczos filtering, so motion is smooth and the zoom
+    stays sharp while the view has at least ``size`` pixels of the original.
+
+    Args:
+        image: a bundled photo name (see :func:`~lejepa_viz.data.datasets.photo_original`) or an
+            ``(H, W, 3)`` uint8 array.
+        num_frames: frames in one loop.
+        size: side of the square frames.
+        seed: the path's phases.
+        zoom: the largest magnification, >= 1.
+
+    Returns:
+        ``(num_frames, 3, size, size)`` uint8 frames; the last leads smoothly into the first.
+
+    Example:
+        >>> frames = camera_path("chelsea", num_frames=4, size=32)
+        >>> frames.shape, frames.dtype, bool((frames[0] != frames[1]).any())
+        (torch.Size([4, 3, 32, 32]), torch.uint8, True)
+    """
+    integer_at_least(num_frames, 1, "num_frames")
+    integer_at_least(size, 1, "size")
+    if positive(zoom, "zoom") < 1:
+        raise ValueError(f"zoom must be >= 1, got {zoom}")
+    pixels = photo_original(image) if isinstance(image, str) else np.asarray(image)
+    if pixels.ndim != 3 or pixels.shape[-1] != 3 or pixels.dtype != np.uint8:
+        raise ValueError(f"image must be a photo name or (H, W, 3) uint8, got {pixels.shape}")
+    photo = Image.fromarray(pixels)
+    W, H = photo.size
+    rng = np.random.default_rng(seed)
+    phase_x, phase_y = rng.uniform(0, 2 * math.pi, size=2)
+    frames = []
+    for k in range(num_frames):
+        t = 2 * math.pi * k / num_frames  # one loop
+        side = min(W, H) / (1 + (zoom - 1) * (1 - math.cos(t)) / 2)  # view side in pixels
+        u = 0.5 + 0.5 * math.sin(t + phase_x)  # where the view sits in the free room, 0..1
+        v = 0.5 + 0.5 * math.sin(2 * t + phase_y)
+        left, top = u * (W - side), v * (H - side)
+        box = (left, top, left + side, top + side)
+        view = photo.resize((size, size), Image.Resampling.LANCZOS, box=box)
+        frames.append(np.asarray(view))
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+
+
+def patch_video(
+    frames: torch.Tensor,
+    encoder: Encoder,
+    *,
+    threshold: float = 0.0,
+    colormap: str = "inferno",
+    batch_size: int = 16,
+) -> list[np.ndarray]:
+    """Each frame beside a heat map of the first principal component of its patch tokens.
+
+    Args:
+        frames: ``(F, 3, H, W)`` uint8 frames.
+        encoder: a ViT encoder (:func:`~lejepa_viz.viz.pca.load_patch_encoder`); frames of
+            another size are resized to its input.
+        threshold: patches at or below it (in standard deviations of the first component over
+            all frames' patches) are black; 0 = the mean.
+        colormap: a matplotlib colour map; the heat above the threshold runs from its low
+            end to its high end, scaled by the 99th percentile over all frames.
+        batch_size: frames per forward pass.
+
+    Returns:
+        F frames ``(H, 2·W, 3)`` uint8: the frame, then its heat map, one block per patch.
+
+    Example:
+        >>> enc = Encoder("test_vit", 3, 64, (0.5,) * 3, (0.5,) * 3).eval()
+        >>> out = patch_video(camera_path("chelsea", num_frames=2, size=64), enc)
+        >>> len(out), out[0].shape, out[0].dtype
+        (2, (64, 128, 3), dtype('uint8'))
+    """
+    import matplotlib
+
+    if not isinstance(frames, torch.Tensor) or frames.dtype != torch.uint8 or frames.ndim != 4:
+        raise ValueError("frames must be uint8 of shape (F, 3, H, W), got "
+                         f"{getattr(frames, 'dtype', type(frames))} {tuple(frames.shape)}")  # fmt: skip
+    tokens = patch_tokens(encoder, frames, batch_size)  # (F, h, w, C)
+    pc1 = fit_pca_maps(tokens, n_components=1).pc1  # (F, h, w), joint PCA, object positive
+    heat = np.clip(pc1 - threshold, 0, None)
+    top = np.percentile(heat[heat > 0], 99) if (heat > 0).any() else 1.0
+    colours = matplotlib.colormaps[colormap](np.clip(heat / top, 0, 1))[..., :3]  # (F, h, w, 3)
+    colours[heat <= 0] = 0  # pure black background
+    grid = torch.from_numpy(colours).float().permute(0, 3, 1, 2)  # (F, 3, h, w)
+    blocks = torch.nn.functional.interpolate(grid, size=frames.shape[-2:], mode="nearest")
+    blocks = (blocks * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # (F, H, W, 3)
+    pictures = frames.permute(0, 2, 3, 1).numpy()
+    return [np.concatenate([p, b], axis=1) for p, b in zip(pictures, blocks, strict=True)]
+
+
+def video_gif(
+    video: str | os.PathLike | None = None,
+    frames: str | os.PathLike | None = None,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    backbone: str | None = None,
+    weights: str | os.PathLike | None = None,
+    out: str | os.PathLike,
+    num_frames: int = 60,
+    size: int = 224,
+    duration_ms: float = 100,
+    threshold: float = 0.0,
+    model_size: int | None = None,
+    device: str = "auto",
+) -> Path:
+    """The patch-feature video as a looping GIF (or MP4): frame | first-component heat map.
+
+    The library call behind ``lejepa-viz video [--video FILE | --frames DIR] --out FILE.gif``.
+
+    Args:
+        video: a video file; its first ``num_frames`` frames are used.
+        frames: a folder of frame images (the first ``num_frames``, natural order).
+        checkpoint, backbone, weights: the encoder (see
+            :func:`~lejepa_viz.viz.pca.load_patch_encoder`).
+        out: ``.gif`` (loops forever) or ``.mp4``, written atomically.
+        num_frames: at most this many frames; without ``video`` and ``frames`` a camera path
+            of this many frames across the astronaut photo (:func:`camera_path`).
+        size: side of the square frames, and of the encoder input for a backbone.
+        duration_ms: display time of each frame.
+        threshold: heat-map cut (see :func:`patch_video`).
+        model_size: the encoder's input resolution; default ``size`` for a backbone, the
+            training resolution for a checkpoint.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
+
+    Returns:
+        ``out``.
+    """
+    from ..train import resolve_device
+
+    integer_at_least(num_frames, 1, "num_frames")
+    out = animation_path(out)  # a wrong suffix fails before any work
+    if video is not None and frames is not None:
+        raise ValueError("give video (a video file) or frames (a folder of images), not both")
+    if video is not None:
+        clip = read_video(video, max_frames=num_frames, size=size)
+    elif frames is not None:
+        clip = read_frames(frames, size, max_frames=num_frames)
+    else:
+        clip = camera_path(DEFAULT_PHOTO, num_frames=num_frames, size=size)
+    if model_size is None and backbone is not None:
+        model_size = size
+    encoder = load_patch_encoder(checkpoint, backbone, weights, model_size)
+    encoder = encoder.to(resolve_device(device))
+    return save_animation(patch_video(clip, encoder, threshold=threshold), out, duration_ms)

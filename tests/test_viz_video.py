@@ -1,0 +1,117 @@
+"""The patch-feature video: camera path, video and frame input, heat-map frames, the GIF."""
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lejepa_viz.data.datasets import photo_original
+from lejepa_viz.model import Encoder
+from lejepa_viz.viz.pca import object_sign
+from lejepa_viz.viz.video import camera_path, patch_video, read_frames, read_video, video_gif
+
+SIZE = 64  # test_vit at 64 px: a 4 x 4 patch grid
+COLOURS = np.array([(230, 30, 30), (30, 200, 40), (40, 40, 220), (220, 220, 40), (200, 40, 200),
+                    (40, 200, 200), (250, 250, 250), (20, 20, 20)], dtype=np.uint8)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    torch.manual_seed(0)
+    return Encoder("test_vit", 3, SIZE, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
+
+
+@pytest.fixture(scope="module")
+def mp4(tmp_path_factory):
+    """An 8-frame 48 x 64 video, frame k filled with COLOURS[k]."""
+    path = tmp_path_factory.mktemp("video") / "clip.mp4"
+    frames = np.broadcast_to(COLOURS[:, None, None, :], (8, 48, 64, 3))
+    iio.imwrite(path, np.ascontiguousarray(frames), plugin="FFMPEG", fps=10)
+    return path
+
+
+def test_camera_path_pans_and_zooms_smoothly_around_a_loop():
+    frames = camera_path("astronaut", num_frames=12, size=32)
+    assert frames.shape == (12, 3, 32, 32) and frames.dtype == torch.uint8
+    whole = Image.fromarray(photo_original("astronaut")).resize((32, 32), Image.Resampling.LANCZOS)
+    np.testing.assert_array_equal(frames[0].permute(1, 2, 0).numpy(), np.asarray(whole))  # zoom 1
+    step = (frames[1:].float() - frames[:-1].float()).abs().mean((1, 2, 3))
+    assert (step > 1).all()  # every frame moves
+    far = (frames[6].float() - frames[0].float()).abs().mean()
+    wrap = (frames[-1].float() - frames[0].float()).abs().mean()
+    assert wrap < far  # the last frame leads back into the first
+    assert torch.equal(camera_path("astronaut", 12, 32, seed=0), frames)
+    assert not torch.equal(camera_path("astronaut", 12, 32, seed=1), frames)
+    array = np.zeros((40, 80, 3), np.uint8)
+    assert camera_path(array, num_frames=3, size=16).shape == (3, 3, 16, 16)
+    with pytest.raises(ValueError, match="unknown bundled photo 'dog'"):
+        camera_path("dog")
+
+
+def test_read_video_gives_square_frames_in_order(mp4):
+    frames = read_video(mp4, size=32)
+    assert frames.shape == (8, 3, 32, 32) and frames.dtype == torch.uint8
+    colours = frames.float().mean((2, 3)).numpy()
+    np.testing.assert_allclose(colours, COLOURS, atol=12)  # H.264 shifts colours a little
+    assert len(read_video(mp4, max_frames=3, size=32)) == 3
+    np.testing.assert_allclose(read_video(mp4, size=16, every=2).float().mean((2, 3)).numpy(),
+                               COLOURS[::2], atol=12)  # fmt: skip
+
+
+def test_bad_videos_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="video file .*nope.mp4 does not exist"):
+        read_video(tmp_path / "nope.mp4")
+    (tmp_path / "bad.mp4").write_text("not a video")
+    with pytest.raises(ValueError, match="cannot read video file .*bad.mp4"):
+        read_video(tmp_path / "bad.mp4")
+
+
+def test_read_frames_takes_images_in_natural_order(tmp_path):
+    for k in (10, 2, 1):
+        Image.fromarray(np.full((20, 30, 3), COLOURS[k % 8], np.uint8)).save(tmp_path / f"f{k}.png")
+    frames = read_frames(tmp_path, size=16)
+    np.testing.assert_array_equal(frames[:, :, 8, 8].numpy(), COLOURS[[1, 2, 10 % 8]])
+    assert torch.equal(read_frames(tmp_path, size=16, max_frames=2), frames[:2])
+    with pytest.raises(ValueError, match="not a folder"):
+        read_frames(tmp_path / "f1.png")
+
+
+def test_patch_video_shows_each_frame_beside_its_first_component(encoder):
+    frames = camera_path("coffee", num_frames=6, size=SIZE)
+    out = patch_video(frames, encoder)
+    assert len(out) == 6 and {(f.shape, str(f.dtype)) for f in out} == {((SIZE, 128, 3), "uint8")}
+    for frame, picture in zip(frames, out, strict=True):
+        np.testing.assert_array_equal(picture[:, :SIZE], frame.permute(1, 2, 0).numpy())
+    heat = np.stack([f[:, SIZE:] for f in out])  # (F, 64, 64, 3)
+    blocks = heat[:, ::16, ::16]  # one pixel per 16 px patch
+    np.testing.assert_array_equal(heat, blocks.repeat(16, 1).repeat(16, 2))  # blocky
+    # the first component of all frames' patches together, computed here with numpy's SVD
+    tokens = encoder.patch_tokens(frames.float() / 255).double().numpy().reshape(-1, 64)
+    centred = tokens - tokens.mean(0)
+    pc1 = (centred @ np.linalg.svd(centred, full_matrices=False)[2][0]).reshape(6, 4, 4)
+    pc1 = pc1 * object_sign(pc1)
+    clear = np.abs(pc1) > 1e-4 * np.abs(pc1).max()  # signs that float32 cannot blur
+    np.testing.assert_array_equal(blocks.any(-1)[clear], (pc1 > 0)[clear])  # black: pc1 <= 0
+    brightness = blocks.astype(int).sum(-1)[pc1 > 0]
+    assert np.corrcoef(brightness, pc1[pc1 > 0])[0, 1] > 0.9  # inferno brightens with heat
+    hottest = blocks.reshape(-1, 3)[pc1.argmax()]
+    assert hottest.tolist() == [252, 255, 164]  # the top of inferno
+
+
+def test_video_gif_loops_at_100_ms_a_frame_and_stays_small(tmp_path, encoder, mp4):
+    torch.save(encoder.backbone.state_dict(), tmp_path / "vit.pt")
+    model = dict(backbone="test_vit", weights=tmp_path / "vit.pt", device="cpu")
+    out = video_gif(video=mp4, out=tmp_path / "clip.gif", num_frames=5, size=SIZE, **model)
+    assert iio.imread(out, index=None).shape == (5, SIZE, 2 * SIZE, 3)
+    # the default: a camera path across the astronaut, 60 frames at 224 px (model at 64 px)
+    out = video_gif(out=tmp_path / "default.gif", model_size=SIZE, **model)
+    frames = iio.imread(out, index=None)
+    assert frames.shape == (60, 224, 448, 3)
+    meta = iio.immeta(out, index=0)
+    assert meta["duration"] == 100 and meta["loop"] == 0
+    assert out.stat().st_size < 3_000_000
+    with pytest.raises(ValueError, match=r"must end in \.gif or \.mp4"):
+        video_gif(out=tmp_path / "x.png", **model)
+    with pytest.raises(ValueError, match="not both"):
+        video_gif(video=mp4, frames=tmp_path, out=tmp_path / "x.gif", **model)
