@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import timm
 import torch
+from timm.models import register_model
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
@@ -31,14 +32,30 @@ def create_backbone(
     name: str, in_chans: int, image_size: int, pretrained: bool = False
 ) -> nn.Module:
     """A timm model without classifier (``num_classes=0``) for ``in_chans`` x ``image_size``²."""
-    try:
-        kwargs = {"num_classes": 0, "in_chans": in_chans, "pretrained": pretrained}
-        try:  # ViT-like models take the image size; CNNs refuse the argument
-            return timm.create_model(name, img_size=image_size, **kwargs)
+    kwargs = {"num_classes": 0, "in_chans": in_chans, "pretrained": pretrained}
+    # ViTs are built for the image size and resample their position embeddings for other sizes
+    # (local views, PCA maps at a higher resolution); CNNs refuse both arguments.
+    sizes = ({"img_size": image_size, "dynamic_img_size": True}, {"img_size": image_size}, {})
+    for size in sizes:
+        try:
+            return timm.create_model(name, **size, **kwargs)
         except TypeError:
-            return timm.create_model(name, **kwargs)
-    except RuntimeError as err:  # timm: "Unknown model (...)"
-        raise ValueError(f"backbone {name!r} is not a timm model: {err}") from None
+            continue
+        except RuntimeError as err:  # timm: "Unknown model (...)"
+            raise ValueError(f"backbone {name!r} is not a timm model: {err}") from None
+    raise ValueError(f"timm could not build {name!r} with {kwargs}")
+
+
+@register_model
+def vit_pico_patch8(pretrained: bool = False, **kwargs) -> VisionTransformer:
+    """ViT-Tiny's width (192, 3 heads) with 4 blocks and 8 x 8 patches, 64 x 64 by default:
+    1.8M parameters whose patch features train in minutes on a CPU (the gallery's ViT)."""
+    if pretrained:
+        raise ValueError("vit_pico_patch8 has no pretrained weights; train it with lejepa-viz")
+    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):  # timm's, not ours
+        kwargs.pop(key, None)
+    args = dict(img_size=64, patch_size=8, embed_dim=192, depth=4, num_heads=3)
+    return VisionTransformer(**{**args, **kwargs})
 
 
 class Projector(nn.Sequential):

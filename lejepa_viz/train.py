@@ -217,13 +217,12 @@ def train(cfg: TrainConfig) -> dict:
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     )
 
-    sampler = DistributedSampler(range(len(train_set)), num_replicas=world, rank=rank,
+    # A dataset smaller than one global batch (e.g. the 7 bundled photos) is repeated until it
+    # fills one: an epoch then shows every image about equally often, each time as new views.
+    repeats = math.ceil(cfg.batch_size * world / len(train_set))
+    sampler = DistributedSampler(range(len(train_set) * repeats), num_replicas=world, rank=rank,
                                  shuffle=True, seed=cfg.seed, drop_last=True)  # fmt: skip
     steps_per_epoch = len(sampler) // cfg.batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(
-            f"batch_size {cfg.batch_size} is larger than the {len(sampler)} images per process"
-        )
     total_steps = cfg.steps or (cfg.epochs * steps_per_epoch if cfg.epochs else None)
     num_epochs = math.ceil(total_steps / steps_per_epoch) if total_steps else 10**9
     budget = cfg.max_minutes * 60 if cfg.max_minutes else None
@@ -313,8 +312,9 @@ def train(cfg: TrainConfig) -> dict:
             for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = base * scale
 
-            images = train_set.images[batches[b]].to(device, non_blocking=True)
-            labels = train_set.labels[batches[b]].to(device, non_blocking=True)
+            index = batches[b] % len(train_set)
+            images = train_set.images[index].to(device, non_blocking=True)
+            labels = train_set.labels[index].to(device, non_blocking=True)
             global_views, local_views = augment(images, generator=views_gen)
             with autocast:
                 z, logits = ddp(global_views, local_views)  # (V, B, D), (G·B, classes)

@@ -40,6 +40,23 @@ def test_loop_learns_on_digits(tmp_path):
     assert encoder.features(torch.rand(3, 1, 16, 16)).shape[0] == 3
 
 
+def test_vit_trains_on_the_seven_photos_with_local_views(tmp_path, monkeypatch):
+    """Fewer images than a batch: the photos repeat to fill it; local views are half-size."""
+    seen = []
+    real_augment = train_module.MultiViewAugment.forward
+
+    def spy(self, images, generator=None):
+        seen.append(images.shape[0])
+        return real_augment(self, images, generator)
+
+    monkeypatch.setattr(train_module.MultiViewAugment, "forward", spy)
+    cfg = dict(SMALL, dataset="photos", backbone="vit_pico_patch8", image_size=32, batch_size=16)
+    result = train(TrainConfig(**cfg, steps=3, final_probe=False, out=str(tmp_path / "vit")))
+    assert seen == [16, 16, 16] and result["step"] == 3
+    encoder = load_encoder(tmp_path / "vit" / "checkpoint.pt")
+    assert encoder.patch_tokens(torch.rand(1, 3, 64, 64)).shape == (1, 64, 192)  # 8 x 8 patches
+
+
 def strip_timing(metrics):
     return [{k: v for k, v in m.items() if k not in ("images_per_s", "elapsed_s")} for m in metrics]
 
