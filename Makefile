@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 # torch 2.14.1 / torchvision 0.29.1 are the builds our machines hold locally for Python 3.11.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test lab gallery bench lint clean
 .DEFAULT_GOAL := demo
 
 # Fashion-MNIST is Debian's package dataset-fashion-mnist; installed here when missing. Elsewhere
@@ -25,20 +25,36 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-# The main job: LeJEPA on Fashion-MNIST for 4 minutes (CPU or GPU), then a frozen linear probe.
-demo: $(VENV)/.installed $(FMNIST)
-	$(PY) -m lejepa_viz.cli train --dataset fashion-mnist --max-minutes 4 --out runs/demo
+# The browser test drives Debian's chromium (no browser download); installed here when missing.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get install -y --no-install-recommends chromium || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }; \
+	else echo "no apt-get: tests/test_browser.py will be skipped without chromium"; fi
 
-test: $(VENV)/.installed $(FMNIST)
-	$(PY) -m pytest
+# The main job: the gallery. Trains a CNN on Fashion-MNIST (3 minutes, prints its linear probe)
+# and a small ViT on the bundled photos (3 minutes), then draws every picture into eval/.
+demo: $(VENV)/.installed $(FMNIST)
+	$(PY) -m lejepa_viz.cli gallery --out eval --minutes 3
+
+# Every test: unit tests, doctests, the notebooks (nbval, FAST settings) and the browser test.
+test: $(VENV)/.installed $(FMNIST) $(CHROMIUM)
+	LEJEPA_VIZ_FAST=1 $(PY) -m pytest
+
+# JupyterLab with the notebooks and working widgets.
+lab: $(VENV)/.installed $(FMNIST)
+	$(VENV)/bin/jupyter lab notebooks/
 
 bench: $(VENV)/.installed $(FMNIST)
 	$(PY) benchmarks/sigreg.py
 	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/animate.py
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check lejepa_viz tests benchmarks
-	$(VENV)/bin/ruff format --check lejepa_viz tests benchmarks
+	$(VENV)/bin/ruff check lejepa_viz tests benchmarks tools
+	$(VENV)/bin/ruff format --check lejepa_viz tests benchmarks tools
+	$(PY) tools/clean_notebook.py --check notebooks/*.ipynb
 
 clean:
 	rm -rf $(VENV) .pytest_cache runs

@@ -230,7 +230,7 @@ def train(cfg: TrainConfig) -> dict:
     pick = torch.randperm(len(test_set), generator=torch.Generator().manual_seed(cfg.seed))
     pick = pick[: cfg.snapshot_images]
     recorder = Recorder(test_set.images[pick].to(device).float() / 255, test_set.labels[pick],
-                        every=max(1, (total_steps or 10_000) // cfg.max_snapshots),
+                        every=max(1, total_steps // cfg.max_snapshots) if total_steps else 5,  # time budget: start dense, halve when full
                         max_snapshots=cfg.max_snapshots)  # fmt: skip
     views_gen = torch.Generator().manual_seed(cfg.seed + 1 + rank)
 

@@ -1,0 +1,197 @@
+"""The gallery: train (or reuse) two small models on the embedded data, then draw every picture.
+
+``make_gallery("eval")`` (CLI: ``lejepa-viz gallery --out eval``) writes
+
+- ``convergence.gif``: a CNN's embeddings of Fashion-MNIST test images during LeJEPA training;
+- ``flow.gif``: a two-moons point cloud optimised by SIGReg alone;
+- ``lambda.gif``: a tiny encoder trained with λ = 0 (collapse) beside λ = 0.1;
+- ``pca/<photo>.png``: photo | PCA map of a LeJEPA ViT's patch features, for the bundled photos;
+- ``video.gif``: a camera path over a bundled photo beside its patch-feature map;
+- ``README.md``: what each file shows, the command and settings that made it, and the numbers
+  (the CNN's linear probe, the ViT's mask IoU on synthetic scenes against random init).
+
+Every file is written to a temporary name and renamed, so an interrupted gallery leaves no
+half-written file. Runs go to ``runs/gallery/<name>`` and are reused when their configuration
+matches (``reuse=False`` trains again).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from .train import TrainConfig, train
+from .viz.export import atomic_path
+
+# The ViT for patch maps: a 4-block ViT-Tiny with 8 x 8 patches on 64 x 64 crops of the
+# bundled photos (see model.py's vit_pico_patch8); measured by the scene IoU in README.md.
+PHOTO_VIT = TrainConfig(dataset="photos", backbone="vit_pico_patch8", image_size=64,
+                        batch_size=64, num_local=2, lr=2e-3, lam=0.05, final_probe=False)  # fmt: skip
+CNN = TrainConfig(dataset="fashion-mnist")
+IGNORED = {"out", "resume", "progress", "max_minutes", "steps", "epochs", "device"}
+
+
+def trained_run(cfg: TrainConfig, reuse: bool = True) -> Path:
+    """Train ``cfg`` unless ``cfg.out`` already holds a finished run of the same configuration.
+
+    Returns:
+        The run folder (``config.json``, ``metrics.jsonl``, ``checkpoint.pt``, ``snapshots.pt``).
+    """
+    out = Path(cfg.out)
+    done = out / "snapshots.pt"
+    if reuse and done.exists() and (out / "config.json").exists():
+        saved = json.loads((out / "config.json").read_text())
+        wanted = {k: v for k, v in asdict(cfg).items() if k not in IGNORED}
+        if all(saved.get(k) == v for k, v in wanted.items()):
+            print(f"reusing {out} (pass --no-reuse to train again)")
+            return out
+    train(cfg)
+    return out
+
+
+def final_metrics(run: Path) -> dict:
+    """The last metrics line of a run that has each key (e.g. ``linear_probe``)."""
+    found = {}
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        found.update(json.loads(line))
+    return found
+
+
+def make_gallery(
+    out: str | os.PathLike = "eval",
+    runs: str | os.PathLike = "runs/gallery",
+    minutes: float = 3.0,
+    reuse: bool = True,
+    *,
+    steps: int | None = None,
+    cnn: TrainConfig = CNN,
+    vit: TrainConfig = PHOTO_VIT,
+    scenes: int = 96,
+    flow_steps: int = 300,
+    lambda_steps: int = 120,
+    video_frames: int = 60,
+    progress: bool = True,
+) -> Path:
+    """Train or reuse the gallery's models, draw every picture into ``out``, write its README.
+
+    Args:
+        out: the gallery folder (created).
+        runs: where the models train.
+        minutes: wall-clock budget of each training run.
+        reuse: reuse a finished run of the same configuration.
+        steps: train each model for this many steps instead (tests, quick looks).
+        cnn, vit: the two training configurations (``out`` is set under ``runs``).
+        scenes: number of synthetic scenes for the IoU of the PCA maps.
+        flow_steps, lambda_steps: steps of the gradient flow and of the λ runs.
+        video_frames: frames of the camera-path video.
+        progress: progress bars.
+
+    Returns:
+        The path of ``out/README.md``.
+    """
+    from .viz.convergence import animate_snapshots
+    from .viz.flow import flow_gif, lambda_gif
+    from .viz.pca import load_patch_encoder, pca_maps
+    from .viz.scenes import scene_iou
+    from .viz.video import video_gif
+
+    out, runs = Path(out), Path(runs)
+    budget = dict(max_minutes=None if steps else minutes, steps=steps, progress=progress)
+    cnn = replace(cnn, out=str(runs / cnn.dataset), **budget)
+    vit = replace(vit, out=str(runs / f"{vit.dataset}-vit"), **budget)
+    timings, files = {}, []
+
+    def timed(name: str, what: str, command: str, make) -> None:
+        start = time.perf_counter()
+        make()
+        timings[name] = time.perf_counter() - start
+        files.append((name, what, command))
+
+    cnn_run = trained_run(cnn, reuse)
+    vit_run = trained_run(vit, reuse)
+    vit_ckpt = vit_run / "checkpoint.pt"
+
+    timed("convergence.gif", "the CNN's projector outputs for 512 fixed test images during "
+          "training: (a) a random plane over the N(0, I) 1σ / 2σ circles, (b) three random "
+          "1-D slices against N(0, 1), (c) the ECF gap of those slices, (d) the loss curves",
+          f"lejepa-viz animate --snapshots {cnn_run}/snapshots.pt --out {out}/convergence.gif",
+          lambda: animate_snapshots(cnn_run / "snapshots.pt", out / "convergence.gif",
+                                    progress=progress))  # fmt: skip
+    timed("flow.gif", f"two moons in 2-D optimised by SIGReg alone (Adam, {flow_steps} steps): "
+          "the cloud becomes an isotropic Gaussian",
+          f"lejepa-viz flow --shape moons --steps {flow_steps} --out {out}/flow.gif",
+          lambda: flow_gif(out / "flow.gif", "moons", steps=flow_steps, progress=progress))  # fmt: skip
+    timed("lambda.gif", "a tiny MLP encoder on the digits trained with the LeJEPA loss, λ = 0 "
+          "(pure invariance: it collapses) beside λ = 0.1 (SIGReg: an isotropic Gaussian)",
+          f"lejepa-viz flow --lambdas 0 0.1 --steps {lambda_steps} --out {out}/lambda.gif",
+          lambda: lambda_gif(out / "lambda.gif", (0.0, 0.1), steps=lambda_steps,
+                             progress=progress))  # fmt: skip
+    timed("pca/", "each bundled photo beside the RGB map of the first three PCA components of "
+          "the ViT's patch features (PCA fitted jointly over the photos, run at 224 px)",
+          f"lejepa-viz pca --checkpoint {vit_ckpt} --out {out}/pca",
+          lambda: pca_maps(None, checkpoint=vit_ckpt, out_dir=out / "pca", model_size=224))  # fmt: skip
+    timed("video.gif", "a camera path panning and zooming over a bundled photo, beside the "
+          "per-patch map of the first PCA component (fitted over all frames)",
+          f"lejepa-viz video --checkpoint {vit_ckpt} --out {out}/video.gif",
+          lambda: video_gif(checkpoint=vit_ckpt, out=out / "video.gif",
+                            num_frames=video_frames))  # fmt: skip
+
+    trained = load_patch_encoder(checkpoint=vit_ckpt)
+    iou = scene_iou(trained, num_scenes=scenes, size=vit.image_size)
+    probe = final_metrics(cnn_run).get("linear_probe")
+
+    readme = render_readme(out, files, timings, cnn, vit, cnn_run, vit_run, probe, iou)
+    with atomic_path(out / "README.md") as tmp:
+        tmp.write_text(readme)
+    if probe is not None:
+        print(f"linear probe accuracy (frozen features, test split): {100 * probe:.2f}%")
+    print(f"PCA-map mask IoU on {scenes} synthetic scenes: LeJEPA ViT {iou['trained'].iou:.3f}, "
+          f"random init {iou['random'].iou:.3f}, raw pixels {iou['pixels'].iou:.3f}")  # fmt: skip
+    print(f"gallery in {out}/ (README.md lists each file)")
+    return out / "README.md"
+
+
+def render_readme(out, files, timings, cnn, vit, cnn_run, vit_run, probe, iou) -> str:
+    """The gallery's README.md: what each file shows, how it was made, and the numbers."""
+    lines = [
+        "# Gallery",
+        "",
+        "Made by `lejepa-viz gallery` (the README's main job); every file is regenerated by it.",
+        "",
+        "| file | what it shows | command | seconds |",
+        "|------|---------------|---------|--------:|",
+    ]
+    for name, what, command in files:
+        lines.append(f"| [`{name}`]({name}) | {what} | `{command}` | {timings[name]:.0f} |")
+    settings = lambda cfg: ", ".join(  # noqa: E731
+        f"{k}={v}" for k, v in asdict(cfg).items() if k not in {"out", "progress", "resume"}
+        and v != getattr(TrainConfig, k, None)
+    )  # fmt: skip
+    probe_text = f"{100 * probe:.2f}%" if probe is not None else "not measured"
+    lines += [
+        "",
+        "## Models",
+        "",
+        f"- CNN (`{cnn_run}`): `lejepa-viz train {settings(cnn)}`; frozen linear probe on the "
+        f"Fashion-MNIST test split: **{probe_text}**.",
+        f"- ViT (`{vit_run}`): `lejepa-viz train {settings(vit)}`.",
+        "",
+        "## How good are the PCA maps?",
+        "",
+        f"{iou['num_scenes']} synthetic {iou['size']} x {iou['size']} scenes (a shape cut from one "
+        "bundled photo pasted on a texture from another; the true mask is known). The first PCA "
+        "component of the patch features, fitted over all scenes, its sign set so that the "
+        "centre is positive (no mask used), thresholded at 0: mean IoU with the true mask.",
+        "",
+        "| features | IoU | IoU, better sign (uses the masks) |",
+        "|----------|----:|----:|",
+        *[f"| {label} | {iou[key].iou:.3f} | {iou[key].oracle_iou:.3f} |" for key, label in (
+            ("trained", "LeJEPA ViT (this gallery)"),
+            ("random", "same ViT at random initialisation"),
+            ("pixels", "raw patch pixels"))],  # fmt: skip
+        "",
+    ]
+    return "\n".join(lines)

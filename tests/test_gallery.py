@@ -1,0 +1,55 @@
+"""The gallery end to end on quick settings: every file, its README, reuse of finished runs."""
+
+import imageio.v3 as iio
+import pytest
+
+import lejepa_viz.gallery as gallery
+from lejepa_viz.data.datasets import PHOTO_NAMES
+from lejepa_viz.train import TrainConfig
+
+QUICK = dict(
+    steps=6,
+    cnn=TrainConfig(dataset="digits", batch_size=64, num_slices=64, proj_hidden=64, log_every=2),
+    vit=gallery.PHOTO_VIT.__class__(**{**vars(gallery.PHOTO_VIT), "image_size": 32,
+                                       "batch_size": 16, "num_slices": 64}),  # fmt: skip
+    scenes=8,
+    flow_steps=20,
+    lambda_steps=8,
+    video_frames=8,
+    progress=False,
+)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gallery")
+    readme = gallery.make_gallery(root / "eval", root / "runs", **QUICK)
+    return root, readme
+
+
+def test_gallery_writes_every_picture_and_lists_it(made):
+    root, readme = made
+    out = root / "eval"
+    assert iio.improps(out / "convergence.gif").shape[0] == 7  # a snapshot at each of steps 0-6
+    assert iio.improps(out / "flow.gif").shape[0] == 5  # every 5 of 20 steps
+    assert iio.improps(out / "lambda.gif").shape[0] == 3  # every 4 of 8 steps
+    assert sorted(p.stem for p in (out / "pca").glob("*.png")) == sorted(PHOTO_NAMES)
+    assert iio.improps(out / "video.gif").shape[0] == 8
+    text = readme.read_text()
+    for name in ("convergence.gif", "flow.gif", "lambda.gif", "pca/", "video.gif"):
+        assert f"[`{name}`]({name})" in text
+    assert "linear probe" in text and "random initialisation" in text
+    assert not [p for p in out.rglob(".*")]  # no temporary files left behind
+
+
+def test_gallery_reuses_finished_runs(made, monkeypatch):
+    root, _ = made
+
+    def no_training(cfg):
+        raise AssertionError(f"trained {cfg.out} again")
+
+    monkeypatch.setattr(gallery, "train", no_training)
+    gallery.make_gallery(root / "eval2", root / "runs", **QUICK)
+    assert (root / "eval2" / "README.md").exists()
+    with pytest.raises(AssertionError, match="trained"):  # another configuration trains
+        gallery.make_gallery(root / "eval3", root / "runs", **{**QUICK, "steps": 7})
