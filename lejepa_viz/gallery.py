@@ -134,9 +134,9 @@ def make_gallery(
           f"lejepa-viz pca --checkpoint {vit_ckpt} --out {out}/pca",
           lambda: pca_maps(None, checkpoint=vit_ckpt, out_dir=out / "pca", model_size=224))  # fmt: skip
     timed("video.gif", "a camera path panning and zooming over a bundled photo, beside the "
-          "per-patch map of the first PCA component (fitted over all frames)",
+          "per-patch map of the first PCA component (fitted over all frames, ViT run at 224 px)",
           f"lejepa-viz video --checkpoint {vit_ckpt} --out {out}/video.gif",
-          lambda: video_gif(checkpoint=vit_ckpt, out=out / "video.gif",
+          lambda: video_gif(checkpoint=vit_ckpt, out=out / "video.gif", model_size=224,
                             num_frames=video_frames))  # fmt: skip
 
     trained = load_patch_encoder(checkpoint=vit_ckpt)
