@@ -1,0 +1,49 @@
+"""The committed notebooks: all six present, clean, FAST-switched, and linked from the README.
+
+nbval runs them top to bottom (``pytest`` collects ``notebooks/`` with ``--nbval-lax``); this
+file checks what nbval does not: that what is committed stays small and free of stray state.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+sys.path.insert(0, str(ROOT / "tools"))
+from clean_notebook import clean, problems  # noqa: E402
+
+
+def test_the_six_notebooks_exist():
+    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_", "06_"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_clean_and_starts_with_the_setup_cell(path):
+    assert problems(path) == []
+    nb = nbformat.read(path, as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert 'os.environ.get("LEJEPA_VIZ_FAST") == "1"' in first.source
+    assert any("NBVAL_CHECK_OUTPUT" in c.source for c in nb.cells if c.cell_type == "code")
+    assert sum(len(c.outputs) for c in nb.cells if c.cell_type == "code") > 0, (
+        "commit the outputs of a FAST run"
+    )
+    assert f"notebooks/{path.name}" in (ROOT / "README.md").read_text()
+
+
+def test_the_check_finds_stray_metadata_and_huge_outputs(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"state": {}}
+    cell = nbformat.v4.new_code_cell("print(1)", metadata={"collapsed": True, "tags": ["x"]})
+    cell.outputs = [nbformat.v4.new_output("display_data", {"image/png": "A" * 500_000})]
+    nb.cells.append(cell)
+    path = tmp_path / "dirty.ipynb"
+    nbformat.write(nb, path)
+    found = "\n".join(problems(path))
+    assert "notebook metadata" in found and "cell 0 has metadata" in found and "kB output" in found
+    assert clean(nbformat.read(path, as_version=4)).cells[0].metadata == {"tags": ["x"]}
+    cli = [sys.executable, str(ROOT / "tools" / "clean_notebook.py"), "--check", str(path)]
+    assert subprocess.run(cli, capture_output=True).returncode == 1
