@@ -22,6 +22,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from .evaluate import save_results
 from .model import default_backbone
@@ -157,25 +158,8 @@ def sweep(
     return results
 
 
-def rank(x: Sequence[float]) -> np.ndarray:
-    """Ranks 1..n of ``x``, ties sharing their average rank.
-
-    Example:
-        >>> rank([10.0, 30.0, 20.0, 20.0]).tolist()
-        [1.0, 4.0, 2.5, 2.5]
-    """
-    x = np.asarray(x, dtype=float)
-    order = np.argsort(x, kind="stable")
-    ranks = np.empty(len(x))
-    ranks[order] = np.arange(1, len(x) + 1)
-    for value in np.unique(x):  # average the ranks of tied values
-        tied = x == value
-        ranks[tied] = ranks[tied].mean()
-    return ranks
-
-
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation: the Pearson correlation of the (average) ranks.
+    """Spearman's rank correlation (``scipy.stats.spearmanr``), with the input checked.
 
     Args:
         x, y: paired values, at least 2, finite; neither constant.
@@ -194,11 +178,9 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
         )
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("x and y must be finite")
-    rx, ry = rank(x) - (len(x) + 1) / 2, rank(y) - (len(y) + 1) / 2
-    denom = np.sqrt((rx @ rx) * (ry @ ry))
-    if denom == 0:
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
         raise ValueError("x and y must not be constant (the correlation is undefined)")
-    return float(np.clip((rx @ ry) / denom, -1.0, 1.0))
+    return float(spearmanr(x, y).statistic)
 
 
 def informative_loss(
