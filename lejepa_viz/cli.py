@@ -81,7 +81,8 @@ def eval_command(args: argparse.Namespace) -> int:
 def animate_command(args: argparse.Namespace) -> int:
     from .viz.convergence import animate_snapshots
 
-    out = animate_snapshots(args.snapshots, args.out, metrics=args.metrics, seed=args.seed)
+    out = animate_snapshots(args.snapshots, args.out, metrics=args.metrics, seed=args.seed,
+                            max_frames=args.max_frames or None)  # fmt: skip
     print(f"wrote {out}")
     return 0
 
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--metrics", help="its metrics.jsonl (default: beside the snapshots)")
     p.add_argument("--out", required=True, help="FILE.gif or FILE.mp4")
     p.add_argument("--seed", type=int, default=0, help="seed of the projection directions")
+    p.add_argument("--max-frames", type=int, default=100, help="evenly thinned to this (0: all)")
     p.set_defaults(func=animate_command)
 
     p = sub.add_parser("flow", help="SIGReg gradient flow of a point cloud (or λ = 0 vs λ > 0)")

@@ -140,6 +140,15 @@ def test_gif_has_one_frame_per_snapshot_and_loops(run, tmp_path):
     assert meta["duration"] == 100 and meta["loop"] == 0
 
 
+def test_long_runs_are_thinned_evenly_keeping_the_first_and_last_snapshot(run, tmp_path):
+    fewer = animate_snapshots(run, tmp_path / "b.gif", max_frames=3, progress=False)
+    assert iio.improps(fewer).shape[0] == 3
+    frames = iio.imread(fewer, index=None)
+    full = iio.imread(animate_snapshots(run, tmp_path / "c.gif", progress=False), index=None)
+    for kept, i in zip(frames, (0, (S - 1) // 2, S - 1), strict=True):
+        np.testing.assert_array_equal(kept, full[i])
+
+
 def test_point_cloud_without_labels_and_with_one_or_no_curve():
     scale = torch.tensor([2.0, 1.5, 1.0])[:, None, None]
     z = torch.randn(3, 100, 2, generator=torch.Generator().manual_seed(1)) * scale

@@ -16,7 +16,7 @@ import inspect
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib as mpl
@@ -490,6 +490,7 @@ def animate_snapshots(
     duration_ms: float = 100,
     num_slices: int = 3,
     seed: int = 0,
+    max_frames: int | None = 100,
     progress: bool = True,
 ) -> Path:
     """Animate a run's snapshots as a GIF or MP4 at ``out`` (written atomically).
@@ -502,6 +503,8 @@ def animate_snapshots(
         duration_ms: duration of each frame.
         num_slices: number of 1-D slices in panels (b) and (c).
         seed: seed of the projection directions.
+        max_frames: keep at most this many snapshots, evenly spaced, first and last included
+            (100 frames keep a GIF under 3 MB); None keeps all.
         progress: show a progress bar while rendering.
 
     Returns:
@@ -518,6 +521,11 @@ def animate_snapshots(
     curves = None
     if metrics is not None:
         curves = load_curves(metrics, run_id=snapshots.run_id, source=source)
+    if max_frames is not None and len(snapshots.steps) > max_frames:
+        keep = np.unique(np.linspace(0, len(snapshots.steps) - 1, max_frames).round().astype(int))
+        snapshots = replace(
+            snapshots, steps=[snapshots.steps[i] for i in keep], z=snapshots.z[keep]
+        )
     animation = ConvergenceAnimation.from_snapshots(
         snapshots, curves=curves, num_slices=num_slices, seed=seed
     )
