@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from .model import default_backbone
 from .train import TrainConfig, train
 from .viz.export import atomic_path
 
@@ -31,7 +32,7 @@ from .viz.export import atomic_path
 PHOTO_VIT = TrainConfig(dataset="photos", backbone="vit_pico_patch8", image_size=64,
                         batch_size=64, num_local=2, lr=2e-3, lam=0.05, final_probe=False)  # fmt: skip
 CNN = TrainConfig(dataset="fashion-mnist")
-IGNORED = {"out", "resume", "progress", "max_minutes", "steps", "epochs", "device"}
+IGNORED = {"out", "resume", "progress", "device"}  # a run with other values of these is reused
 
 
 def trained_run(cfg: TrainConfig, reuse: bool = True) -> Path:
@@ -45,6 +46,7 @@ def trained_run(cfg: TrainConfig, reuse: bool = True) -> Path:
     if reuse and done.exists() and (out / "config.json").exists():
         saved = json.loads((out / "config.json").read_text())
         wanted = {k: v for k, v in asdict(cfg).items() if k not in IGNORED}
+        wanted["backbone"] = cfg.backbone or default_backbone(cfg.dataset)  # as train saves it
         if all(saved.get(k) == v for k, v in wanted.items()):
             print(f"reusing {out} (pass --no-reuse to train again)")
             return out
