@@ -10,8 +10,9 @@ from lejepa_viz.train import TrainConfig
 QUICK = dict(
     steps=6,
     cnn=TrainConfig(dataset="digits", batch_size=64, num_slices=64, proj_hidden=64, log_every=2),
-    vit=gallery.PHOTO_VIT.__class__(**{**vars(gallery.PHOTO_VIT), "image_size": 32,
-                                       "batch_size": 16, "num_slices": 64}),  # fmt: skip
+    vit=gallery.PHOTO_VIT.__class__(
+        **{**vars(gallery.PHOTO_VIT), "image_size": 32, "batch_size": 16, "num_slices": 64}
+    ),  # fmt: skip
     scenes=8,
     flow_steps=20,
     lambda_steps=8,

@@ -35,7 +35,9 @@ def test_vit_features_are_normed_cls_tokens_of_the_last_two_blocks():
     enc = Encoder("vit_tiny_patch16_224", 3, 32, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
     images = torch.rand(2, 3, 32, 32)
     last = len(enc.backbone.blocks)
-    blocks = hooked(enc.backbone, [f"blocks.{last - 2}", f"blocks.{last - 1}"], (images - 0.5) / 0.25)
+    blocks = hooked(
+        enc.backbone, [f"blocks.{last - 2}", f"blocks.{last - 1}"], (images - 0.5) / 0.25
+    )
     norm = enc.backbone.norm
     expected = torch.cat([norm(b)[:, 0] for b in blocks], dim=-1)
     with torch.no_grad():
