@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -72,7 +71,6 @@ def cached_train(
     cfg: TrainConfig,
     *,
     on_update: Callable[[list[dict]], None] | None = None,
-    poll_s: float = 1.0,
 ) -> dict:
     """``train(cfg)``, unless ``cfg.out`` already holds this run finished.
 
@@ -80,9 +78,8 @@ def cached_train(
         cfg: the run; ``cfg.out`` is its folder (a finished run of another config there is
             trained over).
         on_update: called with all metrics lines so far (see :func:`read_metrics`) each time
-            ``metrics.jsonl`` grows while training, and once at the end with all of them (also
-            when the run was loaded from the cache).
-        poll_s: seconds between looks at ``metrics.jsonl``.
+            training logs one, and once at the end with all of them (also when the run was
+            loaded from the cache).
 
     Returns:
         ``train``'s final metrics, plus ``"cached"``: whether the run was loaded, not trained.
@@ -98,40 +95,18 @@ def cached_train(
         if (out / "checkpoint.pt").is_file() and config_path.is_file():
             # a killed run of the same config continues where it stopped (same final metrics)
             run.resume = _key(json.loads(config_path.read_text())) == _key(asdict(cfg))
-        if on_update is None:
-            result = train(run)
-        else:
-            result = _train_watched(run, metrics_path, on_update, poll_s)
+        records = read_metrics(metrics_path) if run.resume else []
+
+        def logged(record: dict) -> None:
+            records.append(record)
+            on_update(records)
+
+        result = train(run, on_log=logged if on_update is not None else None)
         config = json.loads(config_path.read_text())
         save_results(out / "result.json", {"config": config, "result": result})
     if on_update is not None:
         on_update(read_metrics(metrics_path))
     return {**result, "cached": cached}
-
-
-def _train_watched(cfg, metrics_path: Path, on_update, poll_s: float) -> dict:
-    box: dict = {}
-
-    def work() -> None:
-        try:
-            box["result"] = train(cfg)
-        except BaseException as err:  # re-raised in the caller's thread
-            box["error"] = err
-
-    worker = threading.Thread(target=work, name="lejepa-train", daemon=True)
-    worker.start()
-    seen = -1
-    while worker.is_alive():
-        worker.join(poll_s)
-        size = metrics_path.stat().st_size if metrics_path.is_file() else 0
-        if size != seen and worker.is_alive():
-            seen = size
-            records = read_metrics(metrics_path)
-            if records:
-                on_update(records)
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
 
 
 def sweep(

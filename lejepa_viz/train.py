@@ -18,6 +18,7 @@ import os
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -178,12 +179,14 @@ def frozen_linear_probe(
         )
 
 
-def train(cfg: TrainConfig) -> dict:
+def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dict:
     """Train LeJEPA as ``cfg`` says; returns the final metrics.
 
     Writes ``config.json``, ``metrics.jsonl`` (one JSON object per logged step: ``step``,
     ``loss``, ``pred``, ``sigreg``, ``lr``, ``images_per_s``...; per-epoch lines add
     ``probe_acc``), ``checkpoint.pt`` and ``snapshots.pt`` to ``cfg.out`` (rank 0 only).
+    ``on_log``, when given, is called on rank 0 with each metrics line as it is written (e.g.
+    a live plot in a notebook).
     """
     cfg.validate()
     if cfg.epochs is None and cfg.steps is None and cfg.max_minutes is None:
@@ -268,6 +271,8 @@ def train(cfg: TrainConfig) -> dict:
         if main_process:
             with metrics_path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
+            if on_log is not None:
+                on_log(dict(record))  # a copy: train goes on using its own
 
     def checkpoint(epoch: int, batch_in_epoch: int) -> None:
         states = [views_gen.get_state()]

@@ -23,7 +23,9 @@ def read_metrics(out):
 
 def test_loop_learns_on_digits(tmp_path):
     out = str(tmp_path / "run")
-    result = train(TrainConfig(**SMALL, steps=110, lr=3e-3, out=out))
+    logged = []
+    result = train(TrainConfig(**SMALL, steps=110, lr=3e-3, out=out), on_log=logged.append)
+    assert logged == read_metrics(out)  # on_log sees each line as it is written
     steps = [m for m in read_metrics(out) if "loss" in m]
     first, final = steps[0], steps[-1]
     assert final["loss"] < first["loss"] and final["sigreg"] < first["sigreg"]
