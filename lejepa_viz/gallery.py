@@ -176,7 +176,7 @@ def verdict(iou: dict) -> str:
     return (
         f"LeJEPA training does not beat random initialisation here ({gain:+.3f}): a few CPU "
         "minutes on seven photos teach the ViT which photo a patch comes from, not where a pasted "
-        "shape ends (longer runs, up to 400 GPU steps, agreed). The maps look structured; this "
+        "shape ends. The maps look structured; this "
         "number says they do not yet segment objects. Read them with that in mind."
     )
 

@@ -233,8 +233,9 @@ def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dic
     pick = torch.randperm(len(test_set), generator=torch.Generator().manual_seed(cfg.seed))
     pick = pick[: cfg.snapshot_images]
     recorder = Recorder(test_set.images[pick].to(device).float() / 255, test_set.labels[pick],
-                        every=max(1, total_steps // cfg.max_snapshots) if total_steps else 5,  # time budget: start dense, halve when full
+                        every=max(1, total_steps // cfg.max_snapshots) if total_steps else 5,
                         max_snapshots=cfg.max_snapshots)  # fmt: skip
+    # (a time budget has no step count: record densely from the start; the recorder halves)
     views_gen = torch.Generator().manual_seed(cfg.seed + 1 + rank)
 
     step, epoch, start_batch, elapsed, probe_acc = 0, 0, 0, 0.0, None
@@ -290,7 +291,7 @@ def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dic
             }, ckpt_path)  # fmt: skip
             _save_atomic({"steps": recorder.steps, "z": torch.stack(recorder.z) if recorder.z else None,
                           "labels": recorder.labels, "classes": test_set.classes, "lam": cfg.lam,
-                          "dataset": cfg.dataset, "run": str(out.resolve()), "run_id": run_id},
+                          "dataset": cfg.dataset, "run_id": run_id},
                          out / "snapshots.pt")  # fmt: skip
 
     warmup = (

@@ -27,7 +27,7 @@ def write_run(folder, run_id="run-1"):
     labels = torch.arange(N) % len(CLASSES)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save({"steps": STEPS, "z": z, "labels": labels, "classes": CLASSES, "lam": 0.1,
-                "dataset": "synthetic", "run": str(folder), "run_id": run_id},
+                "dataset": "synthetic", "run_id": run_id},
                folder / "snapshots.pt")  # fmt: skip
     lines = [{"step": s, "loss": 1.0, "pred": 0.5 / (1 + s), "sigreg": 9.0 / (1 + s)}
              for s in range(5, 81, 5)]  # fmt: skip
