@@ -17,13 +17,12 @@ matches (``reuse=False`` trains again).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from .model import default_backbone
+from . import sweep
 from .train import TrainConfig, train
 from .viz.export import atomic_path
 
@@ -32,34 +31,17 @@ from .viz.export import atomic_path
 PHOTO_VIT = TrainConfig(dataset="photos", backbone="vit_pico_patch8", image_size=64,
                         batch_size=64, num_local=2, lr=2e-3, lam=0.05, final_probe=False)  # fmt: skip
 CNN = TrainConfig(dataset="fashion-mnist")
-IGNORED = {"out", "resume", "progress", "device"}  # a run with other values of these is reused
 
 
-def trained_run(cfg: TrainConfig, reuse: bool = True) -> Path:
-    """Train ``cfg`` unless ``cfg.out`` already holds a finished run of the same configuration.
-
-    Returns:
-        The run folder (``config.json``, ``metrics.jsonl``, ``checkpoint.pt``, ``snapshots.pt``).
-    """
-    out = Path(cfg.out)
-    done = out / "snapshots.pt"
-    if reuse and done.exists() and (out / "config.json").exists():
-        saved = json.loads((out / "config.json").read_text())
-        wanted = {k: v for k, v in asdict(cfg).items() if k not in IGNORED}
-        wanted["backbone"] = cfg.backbone or default_backbone(cfg.dataset)  # as train saves it
-        if all(saved.get(k) == v for k, v in wanted.items()):
-            print(f"reusing {out} (pass --no-reuse to train again)")
-            return out
-    train(cfg)
-    return out
-
-
-def final_metrics(run: Path) -> dict:
-    """The last metrics line of a run that has each key (e.g. ``linear_probe``)."""
-    found = {}
-    for line in (run / "metrics.jsonl").read_text().splitlines():
-        found.update(json.loads(line))
-    return found
+def trained_run(cfg: TrainConfig, reuse: bool = True) -> dict:
+    """``train(cfg)``'s final metrics; with ``reuse``, a finished run of the same configuration
+    in ``cfg.out`` is loaded instead (:func:`lejepa_viz.sweep.cached_train`)."""
+    if not reuse:
+        return train(cfg)
+    result = sweep.cached_train(cfg)
+    if result["cached"]:
+        print(f"reusing {cfg.out} (pass --no-reuse to train again)")
+    return result
 
 
 def make_gallery(
@@ -112,8 +94,8 @@ def make_gallery(
         timings[name] = time.perf_counter() - start
         files.append((name, what, command))
 
-    cnn_run = trained_run(cnn, reuse)
-    vit_run = trained_run(vit, reuse)
+    cnn_metrics, vit_metrics = trained_run(cnn, reuse), trained_run(vit, reuse)
+    cnn_run, vit_run = Path(cnn.out), Path(vit.out)
     vit_ckpt = vit_run / "checkpoint.pt"
 
     timed("convergence.gif", "the CNN's projector outputs for 512 fixed test images during "
@@ -143,7 +125,6 @@ def make_gallery(
 
     trained = load_patch_encoder(checkpoint=vit_ckpt)
     iou = scene_iou(trained, num_scenes=scenes, size=vit.image_size)
-    cnn_metrics, vit_metrics = final_metrics(cnn_run), final_metrics(vit_run)
     probe = cnn_metrics.get("linear_probe")
 
     readme = render_readme(files, timings, (cnn, cnn_run, cnn_metrics), (vit, vit_run, vit_metrics),

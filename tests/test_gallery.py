@@ -46,10 +46,10 @@ def test_gallery_writes_every_picture_and_lists_it(made):
 def test_gallery_reuses_finished_runs(made, monkeypatch):
     root, _ = made
 
-    def no_training(cfg):
+    def no_training(cfg, **kwargs):
         raise AssertionError(f"trained {cfg.out} again")
 
-    monkeypatch.setattr(gallery, "train", no_training)
+    monkeypatch.setattr(gallery.sweep, "train", no_training)  # where cached runs train
     gallery.make_gallery(root / "eval2", root / "runs", **QUICK)
     assert (root / "eval2" / "README.md").exists()
     with pytest.raises(AssertionError, match="trained"):  # another configuration trains
