@@ -3,9 +3,9 @@
 :func:`cached_train` wraps :func:`lejepa_viz.train.train`: a run folder that already holds a
 finished run of the same config (``result.json``, written here after ``train`` returns) is
 loaded instead of trained again, a run killed half-way is resumed from its checkpoint, and
-``on_update`` sees the ``metrics.jsonl`` lines as they are written (training runs in a worker
-thread; the caller's thread polls the file and calls ``on_update``, so plots drawn there land
-in the notebook cell). The result never depends on whether the cache existed.
+``on_update`` sees the ``metrics.jsonl`` lines as they are written (through ``train``'s
+``on_log``, in the caller's thread, so plots drawn there land in the notebook cell). The result
+never depends on whether the cache existed.
 
 :func:`sweep` runs several configs that way, and :func:`spearman` / :func:`informative_loss`
 measure how well the final training loss ranks the runs by probe accuracy (LeJEPA's claim that

@@ -45,6 +45,8 @@ def test_informative_loss_sign():
     out = informative_loss(runs)
     assert out["num_runs"] == 4
     assert out["spearman"] == pytest.approx(stats.spearmanr(out["loss"], out["accuracy"]).statistic)
+    # by hand: rank differences (3, -2, 0, -1), ρ = 1 - 6·14 / (4·(16 - 1)) = -0.4
+    assert out["spearman"] == pytest.approx(-0.4)
 
 
 def _tiny(out, **kw):
