@@ -47,3 +47,17 @@ def test_the_check_finds_stray_metadata_and_huge_outputs(tmp_path):
     assert clean(nbformat.read(path, as_version=4)).cells[0].metadata == {"tags": ["x"]}
     cli = [sys.executable, str(ROOT / "tools" / "clean_notebook.py"), "--check", str(path)]
     assert subprocess.run(cli, capture_output=True).returncode == 1
+
+
+def test_the_check_finds_output_metadata_that_cleaning_drops(tmp_path):
+    nb = clean(nbformat.v4.new_notebook())
+    cell = nbformat.v4.new_code_cell("1")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", {"text/plain": "1"}, metadata={"isolated": True})
+    ]
+    nb.cells.append(cell)
+    path = tmp_path / "meta.ipynb"
+    nbformat.write(nb, path)
+    assert problems(path) == [f"{path}: cell 0 has output metadata or state that cleaning drops"]
+    nbformat.write(clean(nbformat.read(path, as_version=4)), path)
+    assert problems(path) == []

@@ -47,6 +47,8 @@ def problems(path: Path) -> list[str]:
     for i, cell in enumerate(nb.cells):
         if cell.metadata != expected.cells[i].metadata:
             found.append(f"{path}: cell {i} has metadata {sorted(cell.metadata)}")
+        elif cell != expected.cells[i]:
+            found.append(f"{path}: cell {i} has output metadata or state that cleaning drops")
         for output in cell.get("outputs", []):
             if WIDGET in output.get("data", {}):
                 found.append(f"{path}: cell {i} keeps widget state")
