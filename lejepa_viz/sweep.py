@@ -237,18 +237,11 @@ def animation_gif(
 ) -> Path:
     """A small embedding-convergence GIF of the run in folder ``run`` (its ``snapshots.pt`` and
     ``metrics.jsonl``): at most ``max_frames`` snapshots, evenly spaced, the last one kept."""
-    from .viz.convergence import ConvergenceAnimation, Snapshots, load_curves, load_snapshots
-    from .viz.export import save_animation
+    from .viz.convergence import animate_snapshots
 
-    snaps = load_snapshots(Path(run) / "snapshots.pt")
-    pick = np.unique(np.linspace(0, len(snaps.steps) - 1, max_frames).round().astype(int))
-    snaps = Snapshots(steps=[snaps.steps[i] for i in pick], z=snaps.z[pick], labels=snaps.labels,
-                      classes=snaps.classes, lam=snaps.lam, dataset=snaps.dataset,
-                      run_id=snaps.run_id)  # fmt: skip
-    curves = load_curves(Path(run) / "metrics.jsonl", run_id=snaps.run_id)
-    anim = ConvergenceAnimation.from_snapshots(snaps, curves=curves, size=size, dpi=dpi)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    return save_animation(anim.frames(progress=False), out, duration_ms)
+    return animate_snapshots(Path(run) / "snapshots.pt", out, metrics=Path(run) / "metrics.jsonl",
+                             duration_ms=duration_ms, max_frames=max_frames, size=size, dpi=dpi,
+                             progress=False)  # fmt: skip
 
 
 def _subset(ds, n: int | None, seed: int):

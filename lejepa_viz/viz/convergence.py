@@ -491,6 +491,8 @@ def animate_snapshots(
     num_slices: int = 3,
     seed: int = 0,
     max_frames: int | None = 100,
+    size: tuple[int, int] = (800, 600),
+    dpi: int = 100,
     progress: bool = True,
 ) -> Path:
     """Animate a run's snapshots as a GIF or MP4 at ``out`` (written atomically).
@@ -505,6 +507,7 @@ def animate_snapshots(
         seed: seed of the projection directions.
         max_frames: keep at most this many snapshots, evenly spaced, first and last included
             (100 frames keep a GIF under 3 MB); None keeps all.
+        size, dpi: frame size in pixels and resolution (see :class:`ConvergenceAnimation`).
         progress: show a progress bar while rendering.
 
     Returns:
@@ -527,6 +530,6 @@ def animate_snapshots(
             snapshots, steps=[snapshots.steps[i] for i in keep], z=snapshots.z[keep]
         )
     animation = ConvergenceAnimation.from_snapshots(
-        snapshots, curves=curves, num_slices=num_slices, seed=seed
+        snapshots, curves=curves, num_slices=num_slices, seed=seed, size=size, dpi=dpi
     )
     return save_animation(animation.frames(progress), out, duration_ms)
