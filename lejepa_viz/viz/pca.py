@@ -281,7 +281,8 @@ def fit_pca_maps(
         raise ValueError(f"n_components must be at most min(patches - 1, F) = "
                          f"{min(N * h * w - 1, dim)}, got {n_components}")  # fmt: skip
     flat = tokens.reshape(-1, dim)  # (N·h·w, F): every patch of every image
-    pca = PCA(n_components=n_components, random_state=0).fit(flat)
+    # with a foreground, only PC1 of all patches is used (the mask); the colours come after
+    pca = PCA(n_components=1 if foreground else n_components, random_state=0).fit(flat)
     proj = pca.transform(flat)  # (N·h·w, K)
     proj[:, 0] *= object_sign(proj[:, 0].reshape(N, h, w))
     pc1 = proj[:, 0] / max(float(proj[:, 0].std()), 1e-12)
