@@ -1,12 +1,36 @@
 """Input checks shared by every statistic.
 
 Each public statistic refuses bad input with a ``ValueError`` that names the argument and
-the expected form, and computes in float32 or wider whatever the input dtype.
+the expected form, and computes in float32 or wider whatever the input dtype. The one check
+that reads tensor values (NaN / Inf) makes a GPU wait for the host; :func:`value_checks`
+turns it off inside a block (the training loop does so on CUDA), the shape checks stay.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
+
+_state = threading.local()
+
+
+@contextmanager
+def value_checks(enabled: bool) -> Iterator[None]:
+    """Check inputs for NaN / Inf inside the block (``True``, the default outside) or not.
+
+    Example:
+        >>> with value_checks(False):
+        ...     x = as_samples(torch.tensor([[float("nan")], [0.0]]))  # not refused here
+    """
+    before = getattr(_state, "enabled", True)
+    _state.enabled = bool(enabled)
+    try:
+        yield
+    finally:
+        _state.enabled = before
 
 
 def as_samples(x: torch.Tensor, name: str = "x", min_samples: int = 2) -> torch.Tensor:
@@ -38,7 +62,7 @@ def as_samples(x: torch.Tensor, name: str = "x", min_samples: int = 2) -> torch.
         )
     if x.is_complex():
         raise ValueError(f"{name} must be real, got dtype {x.dtype}")
-    if not bool(torch.isfinite(x).all()):
+    if getattr(_state, "enabled", True) and not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or Inf values")
     if x.dtype != torch.float64:
         x = x.to(torch.float32)

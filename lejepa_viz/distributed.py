@@ -1,4 +1,4 @@
-"""The only module that talks to ``torch.distributed``.
+"""The only module that talks to ``torch.distributed`` (and picks the device of a process).
 
 SIGReg is a statistic of the *global* batch: under DDP every rank sums its local empirical
 characteristic function and sample count, and these sums are all-reduced with the
@@ -10,8 +10,22 @@ hold different batch sizes, because sums and counts are reduced, never means.
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.distributed as dist
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` → CUDA when present, else the CPU; anything else as ``torch.device`` reads it.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def is_distributed() -> bool:
@@ -47,8 +61,6 @@ def setup(device: torch.device) -> torch.device:
     Uses NCCL on CUDA (one GPU per local rank) and gloo on the CPU. Returns the device this
     rank should use. Outside ``torchrun`` (no ``WORLD_SIZE`` > 1) it does nothing.
     """
-    import os
-
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return device
     if device.type == "cuda":

@@ -2,10 +2,10 @@ import math
 
 import pytest
 import torch
-from conftest import plain_epps_pulley
 from torch import nn
 
 import lejepa_viz as lejepa
+from conftest import plain_epps_pulley
 from lejepa_viz import SIGReg, lejepa_loss
 from lejepa_viz.multivariate import SlicingUnivariateTest, directions
 from lejepa_viz.univariate import CramerVonMises, EppsPulley
@@ -94,6 +94,59 @@ def test_step_advances_and_is_checkpointed(rng):
     b.load_state_dict(a.state_dict())
     torch.testing.assert_close(a(x), b(x))
     torch.testing.assert_close(a.directions(8, 0), b.directions(8, 0))
+
+
+def test_step_counter_is_not_read_back_while_training(rng, monkeypatch):
+    """On a GPU, reading the counter would make every step wait for the device."""
+    x = torch.randn(64, 4, generator=rng)
+    sigreg = SIGReg(num_slices=8)
+    sigreg(x)  # the first call reads the fresh buffer once
+    reads = []
+    real_int = torch.Tensor.__int__
+    monkeypatch.setattr(torch.Tensor, "__int__", lambda t: reads.append(t) or real_int(t))
+    monkeypatch.setattr(torch.Tensor, "item", lambda t: reads.append(t) or real_int(t))
+    for _ in range(3):
+        sigreg(x)
+    assert reads == [] and sigreg.step.tolist() == 4
+    monkeypatch.undo()
+    # writes from outside are seen: a rewind, a state dict, a move
+    direct = plain_sigreg_at(sigreg, x, step=0)
+    sigreg.step.zero_()
+    torch.testing.assert_close(sigreg(x), direct)
+    other = SIGReg(num_slices=8)
+    other.load_state_dict(sigreg.state_dict())
+    torch.testing.assert_close(other(x), sigreg(x))
+    assert int(sigreg.step) == int(other.step) == 2
+
+
+def plain_sigreg_at(sigreg, x, step):
+    """The plain formula on the directions of ``step``, in float64."""
+    A = directions(x.shape[-1], sigreg.num_slices, seed=sigreg.seed, step=step).double()
+    return plain_epps_pulley(x.double() @ A).mean().float()
+
+
+def test_a_fixed_step_evaluates_without_advancing(rng):
+    x = torch.randn(128, 6, generator=rng)
+    sigreg = SIGReg(num_slices=32, seed=3)
+    first = sigreg(x, step=5)
+    assert int(sigreg.step) == 0 and torch.equal(first, sigreg(x, step=5))
+    torch.testing.assert_close(first, plain_sigreg_at(sigreg, x, step=5), rtol=1e-5, atol=0)
+    assert not torch.equal(first, sigreg(x, step=6))
+
+
+def test_value_checks_can_be_skipped_but_shapes_cannot():
+    from lejepa_viz._checks import value_checks
+
+    bad = torch.tensor([[float("nan")], [0.0], [1.0]])
+    sigreg = SIGReg(num_slices=4)
+    with pytest.raises(ValueError, match="NaN"):
+        sigreg(bad)
+    with value_checks(False):
+        assert torch.isnan(sigreg(bad))  # not refused: the loop's check is off on CUDA
+        with pytest.raises(ValueError, match="N >= 2"):
+            sigreg(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="NaN"):  # back on after the block
+        sigreg(bad)
 
 
 def test_float32_is_accurate(rng):

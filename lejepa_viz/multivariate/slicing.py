@@ -71,6 +71,9 @@ class SlicingUnivariateTest(nn.Module):
         >>> test = SlicingUnivariateTest(EppsPulley(), num_slices=64, reduction=None)
         >>> test(torch.randn(2, 256, 10)).shape, int(test.step)
         (torch.Size([2, 64]), 1)
+        >>> x = torch.randn(256, 10)
+        >>> torch.equal(test(x, step=0), test(x, step=0)), int(test.step)
+        (True, 1)
     """
 
     def __init__(
@@ -90,16 +93,33 @@ class SlicingUnivariateTest(nn.Module):
         self.reduction = reduction
         self.seed = integer_at_least(seed, 0, "seed")
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self._step_seen: tuple[int, int] | None = None  # (storage, version) of `step` last read
+        self._step_value = 0
+
+    def _host_step(self) -> int:
+        """The step counter as a Python int. The buffer is read (a GPU sync on CUDA) only when
+        something other than :meth:`forward` wrote it since: loading a state dict, ``.to()``,
+        ``step.zero_()``; tensors count their in-place writes on the host (``_version``)."""
+        seen = (self.step.data_ptr(), self.step._version)
+        if seen != self._step_seen:
+            self._step_value, self._step_seen = int(self.step), seen
+        return self._step_value
 
     def directions(self, dim: int, step: int | None = None) -> torch.Tensor:
         """The ``(dim, num_slices)`` unit directions used at ``step`` (default: the next one)."""
-        step = int(self.step) if step is None else step
+        step = self._host_step() if step is None else step
         return directions(dim, self.num_slices, seed=self.seed, step=step, device=self.step.device)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, step: int | None = None) -> torch.Tensor:
+        """The statistic of ``x`` ``(*, N, D)`` on the directions of the next step, which it then
+        advances; with ``step``, on the directions of that step, the counter left alone (the
+        same directions every call: a judge that does not move)."""
         x = as_samples(x)
-        A = self.directions(x.shape[-1]).to(x.dtype)
-        self.step += 1
+        A = self.directions(x.shape[-1], step).to(x.dtype)
+        if step is None:  # advance without reading the buffer back
+            self._step_value = self._host_step() + 1
+            self.step.fill_(self._step_value)
+            self._step_seen = (self.step.data_ptr(), self.step._version)
         test = self.univariate_test
         if isinstance(test, EppsPulley):  # fused projection, O(N·K) memory
             stats = ecf_statistic(x, A, test.t_max, test.n_points)

@@ -202,10 +202,6 @@ class EppsPulley(nn.Module):
             n_points = num_points
         self.t_max = positive(t_max, "t_max")
         self.n_points = integer_at_least(n_points, 2, "n_points")
-        t, weights, phi = _quadrature(self.t_max, self.n_points)
-        self.register_buffer("t", t.float(), persistent=False)
-        self.register_buffer("weights", weights.float(), persistent=False)
-        self.register_buffer("phi", phi.float(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ecf_statistic(as_samples(x), None, self.t_max, self.n_points)
