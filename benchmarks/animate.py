@@ -19,12 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lejepa_viz.viz.convergence import (
-    ConvergenceAnimation,
-    Snapshots,
-    load_curves,
-    load_snapshots,
-)
+from lejepa_viz.runs import Snapshots, load_curves, load_snapshots
+from lejepa_viz.viz.convergence import ConvergenceAnimation
 from lejepa_viz.viz.export import save_animation
 
 
@@ -39,9 +35,14 @@ def synthetic(frames: int = 100, n: int = 512, dim: int = 128, classes: int = 10
     steps = np.arange(frames) * 20
     logged = np.arange(20, steps[-1] + 1, 20)
     curves = {"SIGReg": (logged, 30 / np.sqrt(logged)), "prediction": (logged, 1 / logged**0.3)}
-    snaps = Snapshots(steps=steps.tolist(), z=z, labels=labels,
-                      classes=[f"class {c}" for c in range(classes)], lam=0.05,
-                      dataset="synthetic")  # fmt: skip
+    snaps = Snapshots(
+        steps=steps.tolist(),
+        z=z,
+        labels=labels,
+        classes=[f"class {c}" for c in range(classes)],
+        lam=0.05,
+        dataset="synthetic",
+    )
     return snaps, curves
 
 
@@ -59,8 +60,10 @@ def main() -> None:
     else:
         snaps, curves = synthetic(args.frames)
     S, n, D = snaps.z.shape
-    print(f"# {args.snapshots or 'synthetic'}: {S} frames, n = {n}, D = {D}, "
-          f"{torch.get_num_threads()} threads\n")  # fmt: skip
+    print(
+        f"# {args.snapshots or 'synthetic'}: {S} frames, n = {n}, D = {D}, "
+        f"{torch.get_num_threads()} threads\n"
+    )
 
     t0 = time.perf_counter()
     anim = ConvergenceAnimation.from_snapshots(snaps, curves=curves)
@@ -73,8 +76,10 @@ def main() -> None:
         size = out.stat().st_size / 2**20
     render = t2 - t1
     print(f"- set-up (projections, histograms, ECF gaps, figure): {t1 - t0:.2f} s")
-    print(f"- render: {render:.2f} s for {S} frames, {1e3 * render / S:.1f} ms/frame "
-          f"({100 * render / S:.2f} s per 100 frames), {frames[0].shape[1]}×{frames[0].shape[0]} px")  # fmt: skip
+    print(
+        f"- render: {render:.2f} s for {S} frames, {1e3 * render / S:.1f} ms/frame "
+        f"({100 * render / S:.2f} s per 100 frames), {frames[0].shape[1]}×{frames[0].shape[0]} px"
+    )
     print(f"- GIF write: {t3 - t2:.2f} s, {size:.2f} MB ({1024 * size / S:.1f} KB/frame)")
 
 

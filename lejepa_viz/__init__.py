@@ -13,8 +13,9 @@ The original release's Quick Start runs unchanged with ``import lejepa_viz as le
 """
 
 from . import multivariate, univariate
+from .model import load_encoder
 from .sigreg import LeJEPALoss, SIGReg, lejepa_loss
 
 __version__ = "0.1.0"
 
-__all__ = ["LeJEPALoss", "SIGReg", "lejepa_loss", "multivariate", "univariate"]
+__all__ = ["LeJEPALoss", "SIGReg", "lejepa_loss", "load_encoder", "multivariate", "univariate"]

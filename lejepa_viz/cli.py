@@ -1,6 +1,7 @@
 """``lejepa-viz`` command line: one sub-command per job, each a thin call of a library function.
 
-Bad arguments end with a one-line message and exit status 2, never a traceback.
+Bad arguments end with a one-line message and exit status 2, never a traceback. Renamed
+commands keep working and say their new name on stderr.
 """
 
 from __future__ import annotations
@@ -11,28 +12,30 @@ import sys
 import types
 import typing
 
-import torch
-
-from .flow import SHAPES, make_cloud, sigreg_flow
-from .sigreg import SIGReg
+from .toys import CLOUD_SHAPES
+from .train import TrainConfig
 
 
-def demo(args: argparse.Namespace) -> int:
-    """SIGReg gradient flow on each non-Gaussian cloud, printed as a table."""
-    clouds = {shape: make_cloud(shape, args.n, args.dim, seed=args.seed) for shape in SHAPES}
+def renamed(old: str, new: str) -> None:
+    print(f"lejepa-viz {old} is now `lejepa-viz {new}`; the old name will go", file=sys.stderr)
+
+
+def clouds_command(args: argparse.Namespace) -> int:
+    """SIGReg gradient flow of each non-Gaussian cloud, printed as a table."""
+    from .toys import flow_table
+
+    if args.command == "sigreg-demo":
+        renamed("sigreg-demo", "clouds")
+    table = flow_table(args.n, args.dim, args.steps, args.seed)
     print(f"SIGReg gradient flow: N = {args.n} points in D = {args.dim}, {args.steps} Adam steps\n")
-    judge_seed = 12345  # directions never seen during the flow
-    gaussian = torch.randn(args.n, args.dim, generator=torch.Generator().manual_seed(args.seed))
-    reference = SIGReg(num_slices=1024, seed=judge_seed)(gaussian).item()
     print(f"{'cloud':>6} | {'SIGReg before':>13} | {'after':>7}")
     print(f"{'-' * 6}-+-{'-' * 13}-+-{'-' * 7}")
-    for shape, x in clouds.items():
-        flow = sigreg_flow(x, steps=args.steps, seed=args.seed, every=args.steps)
-        before, after = (SIGReg(num_slices=1024, seed=judge_seed)(s).item() for s in flow.snapshots)
-        print(f"{shape:>6} | {before:13.2f} | {after:7.3f}")
+    for row in table["rows"]:
+        print(f"{row['cloud']:>6} | {row['before']:13.2f} | {row['after']:7.3f}")
     print(
-        f"\nA true N(0, I) sample of the same size scores {reference:.3f}: the flow makes the cloud"
-        "\nmore regular than a random Gaussian sample, in every direction (these are new ones)."
+        f"\nA true N(0, I) sample of the same size scores {table['gaussian']:.3f}: the flow makes "
+        "the cloud\nmore regular than a random Gaussian sample, in every direction (these are "
+        "new ones)."
     )
     return 0
 
@@ -53,17 +56,15 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, train
+    from .train import train
 
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-    result = train(cfg)
+    result = train(TrainConfig(**{k: v for k, v in vars(args).items() if k in names}))
     if result.get("probe_acc") is not None:
         print(f"online probe accuracy (test split): {100 * result['probe_acc']:.2f}%")
     if result.get("linear_probe") is not None:
-        print(
-            f"linear probe accuracy (frozen features, test split): {100 * result['linear_probe']:.2f}%"
-        )
+        probe = 100 * result["linear_probe"]
+        print(f"linear probe accuracy (frozen features, test split): {probe:.2f}%")
     if "replica_max_diff" in result:
         diff = result["replica_max_diff"]
         print(f"DDP: replicas {'identical' if diff == 0 else 'DIFFER'} (max difference {diff:g})")
@@ -72,28 +73,45 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def eval_command(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_checkpoint
+    from .evaluate import evaluate_run
 
-    evaluate_checkpoint(args.checkpoint, out=args.out, draws=args.draws, seed=args.seed)
+    report = evaluate_run(
+        args.checkpoint, out=args.out, draws=args.draws, seed=args.seed, reuse=False
+    )
+    print(report["table"])
+    print(f"\nsaved {report['path']}")
     return 0
 
 
 def animate_command(args: argparse.Namespace) -> int:
     from .viz.convergence import animate_snapshots
 
-    out = animate_snapshots(args.snapshots, args.out, metrics=args.metrics, seed=args.seed,
-                            max_frames=args.max_frames or None)  # fmt: skip
+    out = animate_snapshots(
+        args.snapshots,
+        args.out,
+        metrics=args.metrics,
+        seed=args.seed,
+        max_frames=args.max_frames or None,
+    )
     print(f"wrote {out}")
     return 0
 
 
 def flow_command(args: argparse.Namespace) -> int:
-    from .viz.flow import flow_gif, lambda_gif
+    from .pictures import flow_gif
 
-    if args.lambdas:
-        out = lambda_gif(args.out, tuple(args.lambdas), steps=args.steps, seed=args.seed)
-    else:
-        out = flow_gif(args.out, args.shape, args.dim, n=args.n, steps=args.steps, seed=args.seed)
+    if args.lambdas:  # the old spelling of `lejepa-viz lambda`
+        renamed("flow --lambdas", "lambda --lambdas")
+        return lambda_command(args)
+    out = flow_gif(args.out, args.shape, args.dim, n=args.n, steps=args.steps, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
+
+
+def lambda_command(args: argparse.Namespace) -> int:
+    from .pictures import lambda_gif
+
+    out = lambda_gif(args.out, tuple(args.lambdas), steps=args.steps, seed=args.seed)
     print(f"wrote {out}")
     return 0
 
@@ -117,8 +135,13 @@ def model_source(args: argparse.Namespace) -> dict:
 def pca_command(args: argparse.Namespace) -> int:
     from .viz.pca import pca_maps
 
-    paths = pca_maps(args.images or None, **model_source(args), out_dir=args.out,
-                     foreground=args.foreground, threshold=args.threshold)  # fmt: skip
+    paths = pca_maps(
+        args.images or None,
+        **model_source(args),
+        out_dir=args.out,
+        foreground=args.foreground,
+        threshold=args.threshold,
+    )
     print(f"wrote {len(paths)} image | map pairs to {args.out}")
     return 0
 
@@ -139,17 +162,18 @@ def gallery_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .train import TrainConfig
-
     parser = argparse.ArgumentParser(prog="lejepa-viz", description="LeJEPA and SIGReg, seen.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("sigreg-demo", help="SIGReg alone turns point clouds into N(0, I)")
-    p.add_argument("--n", type=int, default=1024, help="points per cloud")
-    p.add_argument("--dim", type=int, default=8, help="dimension of the clouds")
-    p.add_argument("--steps", type=int, default=400, help="Adam steps")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=demo)
+    for name, extra in (("clouds", {}), ("sigreg-demo", {"help": "old name of clouds"})):
+        p = sub.add_parser(
+            name, **{"help": "SIGReg alone turns point clouds into N(0, I)", **extra}
+        )
+        p.add_argument("--n", type=int, default=1024, help="points per cloud")
+        p.add_argument("--dim", type=int, default=8, help="dimension of the clouds")
+        p.add_argument("--steps", type=int, default=400, help="Adam steps")
+        p.add_argument("--seed", type=int, default=0)
+        p.set_defaults(func=clouds_command)
 
     p = sub.add_parser("train", help="pretrain an encoder with LeJEPA")
     add_config_arguments(p, TrainConfig)
@@ -170,16 +194,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-frames", type=int, default=100, help="evenly thinned to this (0: all)")
     p.set_defaults(func=animate_command)
 
-    p = sub.add_parser("flow", help="SIGReg gradient flow of a point cloud (or λ = 0 vs λ > 0)")
-    p.add_argument("--shape", choices=SHAPES, default="ring")
+    p = sub.add_parser("flow", help="SIGReg gradient flow of a point cloud, as an animation")
+    p.add_argument("--shape", choices=CLOUD_SHAPES, default="ring")
     p.add_argument("--dim", type=int, default=2, help="dimension D of the cloud")
     p.add_argument("--n", type=int, default=1024, help="points in the cloud")
     p.add_argument("--steps", type=int, default=300, help="optimisation steps")
-    p.add_argument("--lambdas", type=float, nargs="+", metavar="λ",
-                   help="instead: a tiny encoder trained once per λ, side by side (e.g. 0 0.1)")  # fmt: skip
+    p.add_argument("--lambdas", type=float, nargs="+", help=argparse.SUPPRESS)  # old `lambda`
     p.add_argument("--out", required=True, help="FILE.gif or FILE.mp4")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=flow_command)
+
+    p = sub.add_parser("lambda", help="a tiny encoder trained with λ = 0 beside λ > 0")
+    p.add_argument(
+        "--lambdas",
+        type=float,
+        nargs="+",
+        metavar="λ",
+        default=[0.0, 0.1],
+        help="the λ values side by side (default: 0 0.1)",
+    )
+    p.add_argument("--steps", type=int, default=120, help="training steps of each run")
+    p.add_argument("--out", required=True, help="FILE.gif or FILE.mp4")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=lambda_command)
 
     p = sub.add_parser("pca", help="PCA maps of ViT patch features, image | map pairs")
     p.add_argument(
@@ -203,8 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="eval", help="gallery folder")
     p.add_argument("--runs", default="runs/gallery", help="where the gallery's models train")
     p.add_argument("--minutes", type=float, default=3.0, help="training budget of each model")
-    p.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
-                   help="reuse finished runs in --runs (default) instead of training again")  # fmt: skip
+    p.add_argument(
+        "--reuse",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="reuse finished runs in --runs (default) instead of training again",
+    )
     p.set_defaults(func=gallery_command)
 
     args = parser.parse_args(argv)

@@ -22,23 +22,36 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from . import sweep
-from .train import TrainConfig, train
-from .viz.export import atomic_path
+from .model import load_patch_encoder
+from .pictures import flow_gif, lambda_gif
+from .runs import atomic_path
+from .train import TrainConfig, cached_train, train
+from .viz.convergence import animate_snapshots
+from .viz.pca import pca_maps
+from .viz.scenes import scene_iou
+from .viz.video import video_gif
 
 # The ViT for patch maps: a 4-block ViT-Tiny with 8 x 8 patches on 64 x 64 crops of the
 # bundled photos (see model.py's vit_pico_patch8); measured by the scene IoU in README.md.
-PHOTO_VIT = TrainConfig(dataset="photos", backbone="vit_pico_patch8", image_size=64,
-                        batch_size=64, num_local=2, lr=2e-3, lam=0.05, final_probe=False)  # fmt: skip
+PHOTO_VIT = TrainConfig(
+    dataset="photos",
+    backbone="vit_pico_patch8",
+    image_size=64,
+    batch_size=64,
+    num_local=2,
+    lr=2e-3,
+    lam=0.05,
+    final_probe=False,
+)
 CNN = TrainConfig(dataset="fashion-mnist")
 
 
 def trained_run(cfg: TrainConfig, reuse: bool = True) -> dict:
     """``train(cfg)``'s final metrics; with ``reuse``, a finished run of the same configuration
-    in ``cfg.out`` is loaded instead (:func:`lejepa_viz.sweep.cached_train`)."""
+    in ``cfg.out`` is loaded instead (:func:`lejepa_viz.train.cached_train`)."""
     if not reuse:
         return train(cfg)
-    result = sweep.cached_train(cfg)
+    result = cached_train(cfg)
     if result["cached"]:
         print(f"reusing {cfg.out} (pass --no-reuse to train again)")
     return result
@@ -76,12 +89,6 @@ def make_gallery(
     Returns:
         The path of ``out/README.md``.
     """
-    from .viz.convergence import animate_snapshots
-    from .viz.flow import flow_gif, lambda_gif
-    from .viz.pca import load_patch_encoder, pca_maps
-    from .viz.scenes import scene_iou
-    from .viz.video import video_gif
-
     out, runs = Path(out), Path(runs)
     budget = dict(max_minutes=None if steps else minutes, steps=steps, progress=progress)
     cnn = replace(cnn, out=str(runs / cnn.dataset), **budget)
@@ -97,44 +104,62 @@ def make_gallery(
     cnn_metrics, vit_metrics = trained_run(cnn, reuse), trained_run(vit, reuse)
     cnn_run, vit_run = Path(cnn.out), Path(vit.out)
     vit_ckpt = vit_run / "checkpoint.pt"
+    vit_224 = load_patch_encoder(checkpoint=vit_ckpt, image_size=224)  # maps drawn at 224 px
 
-    timed("convergence.gif", "the CNN's projector outputs for 512 fixed test images during "
-          "training: (a) a random plane over the N(0, I) 1σ / 2σ circles, (b) three random "
-          "1-D slices against N(0, 1), (c) the ECF gap of those slices, (d) the loss curves",
-          f"lejepa-viz animate --snapshots {cnn_run}/snapshots.pt --out {out}/convergence.gif",
-          lambda: animate_snapshots(cnn_run / "snapshots.pt", out / "convergence.gif",
-                                    progress=progress))  # fmt: skip
-    timed("flow.gif", f"two moons in 2-D optimised by SIGReg alone (Adam, {flow_steps} steps): "
-          "the cloud becomes an isotropic Gaussian",
-          f"lejepa-viz flow --shape moons --steps {flow_steps} --out {out}/flow.gif",
-          lambda: flow_gif(out / "flow.gif", "moons", steps=flow_steps, progress=progress))  # fmt: skip
-    timed("lambda.gif", "a tiny MLP encoder on the digits trained with the LeJEPA loss, λ = 0 "
-          "(pure invariance: it collapses) beside λ = 0.1 (SIGReg: an isotropic Gaussian)",
-          f"lejepa-viz flow --lambdas 0 0.1 --steps {lambda_steps} --out {out}/lambda.gif",
-          lambda: lambda_gif(out / "lambda.gif", (0.0, 0.1), steps=lambda_steps,
-                             progress=progress))  # fmt: skip
-    timed("pca/", "each bundled photo beside the RGB map of the first three PCA components of "
-          "the ViT's patch features (PCA fitted jointly over the photos, run at 224 px)",
-          f"lejepa-viz pca --checkpoint {vit_ckpt} --out {out}/pca",
-          lambda: pca_maps(None, checkpoint=vit_ckpt, out_dir=out / "pca", model_size=224))  # fmt: skip
-    timed("video.gif", "a camera path panning and zooming over a bundled photo, beside the "
-          "per-patch map of the first PCA component (fitted over all frames, ViT run at 224 px)",
-          f"lejepa-viz video --checkpoint {vit_ckpt} --out {out}/video.gif",
-          lambda: video_gif(checkpoint=vit_ckpt, out=out / "video.gif", model_size=224,
-                            num_frames=video_frames))  # fmt: skip
+    timed(
+        "convergence.gif",
+        "the CNN's projector outputs for 512 fixed test images during "
+        "training: (a) a random plane over the N(0, I) 1σ / 2σ circles, (b) three random "
+        "1-D slices against N(0, 1), (c) the ECF gap of those slices, (d) the loss curves",
+        f"lejepa-viz animate --snapshots {cnn_run}/snapshots.pt --out {out}/convergence.gif",
+        lambda: animate_snapshots(
+            cnn_run / "snapshots.pt", out / "convergence.gif", progress=progress
+        ),
+    )
+    timed(
+        "flow.gif",
+        f"two moons in 2-D optimised by SIGReg alone (Adam, {flow_steps} steps): "
+        "the cloud becomes an isotropic Gaussian",
+        f"lejepa-viz flow --shape moons --steps {flow_steps} --out {out}/flow.gif",
+        lambda: flow_gif(out / "flow.gif", "moons", steps=flow_steps, progress=progress),
+    )
+    timed(
+        "lambda.gif",
+        "a tiny MLP encoder on the digits trained with the LeJEPA loss, λ = 0 "
+        "(pure invariance: it collapses) beside λ = 0.1 (SIGReg: an isotropic Gaussian)",
+        f"lejepa-viz lambda --lambdas 0 0.1 --steps {lambda_steps} --out {out}/lambda.gif",
+        lambda: lambda_gif(out / "lambda.gif", (0.0, 0.1), steps=lambda_steps, progress=progress),
+    )
+    timed(
+        "pca/",
+        "each bundled photo beside the RGB map of the first three PCA components of "
+        "the ViT's patch features (PCA fitted jointly over the photos, run at 224 px)",
+        f"lejepa-viz pca --checkpoint {vit_ckpt} --out {out}/pca",
+        lambda: pca_maps(None, encoder=vit_224, out_dir=out / "pca"),
+    )
+    timed(
+        "video.gif",
+        "a camera path panning and zooming over a bundled photo, beside the "
+        "per-patch map of the first PCA component (fitted over all frames, ViT run at 224 px)",
+        f"lejepa-viz video --checkpoint {vit_ckpt} --out {out}/video.gif",
+        lambda: video_gif(encoder=vit_224, out=out / "video.gif", num_frames=video_frames),
+    )
 
     trained = load_patch_encoder(checkpoint=vit_ckpt)
     iou = scene_iou(trained, num_scenes=scenes, size=vit.image_size)
     probe = cnn_metrics.get("linear_probe")
 
-    readme = render_readme(files, timings, (cnn, cnn_run, cnn_metrics), (vit, vit_run, vit_metrics),
-                           iou)  # fmt: skip
+    readme = render_readme(
+        files, timings, (cnn, cnn_run, cnn_metrics), (vit, vit_run, vit_metrics), iou
+    )
     with atomic_path(out / "README.md") as tmp:
         tmp.write_text(readme)
     if probe is not None:
         print(f"linear probe accuracy (frozen features, test split): {100 * probe:.2f}%")
-    print(f"PCA-map mask IoU on {scenes} synthetic scenes: LeJEPA ViT {iou['trained'].iou:.3f}, "
-          f"random init {iou['random'].iou:.3f}, raw pixels {iou['pixels'].iou:.3f}")  # fmt: skip
+    print(
+        f"PCA-map mask IoU on {scenes} synthetic scenes: LeJEPA ViT {iou['trained'].iou:.3f}, "
+        f"random init {iou['random'].iou:.3f}, raw pixels {iou['pixels'].iou:.3f}"
+    )
     print(f"gallery in {out}/ (README.md lists each file)")
     return out / "README.md"
 
@@ -143,10 +168,12 @@ def cli_options(cfg: TrainConfig) -> str:
     """The ``lejepa-viz train`` options that set ``cfg``'s non-default fields."""
     default = TrainConfig()
     return " ".join(
-        f"--{k.replace('_', '-')} {v}" if not isinstance(v, bool)
+        f"--{k.replace('_', '-')} {v}"
+        if not isinstance(v, bool)
         else f"--{'' if v else 'no-'}{k.replace('_', '-')}"
-        for k, v in asdict(cfg).items() if v != getattr(default, k) and k not in {"progress"}
-    )  # fmt: skip
+        for k, v in asdict(cfg).items()
+        if v != getattr(default, k) and k not in {"progress"}
+    )
 
 
 def verdict(iou: dict) -> str:
@@ -208,7 +235,7 @@ def render_readme(files, timings, cnn_run, vit_run, iou) -> str:
                 ("random", "same ViT at random initialisation"),
                 ("pixels", "raw patch pixels"),
             )
-        ],  # fmt: skip
+        ],
         "",
         verdict(iou),
         "",

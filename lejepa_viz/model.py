@@ -8,19 +8,26 @@ embedding (what the online probe reads) and the projector output ``z`` (what the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import timm
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import register_model
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
+
+from ._checks import integer_at_least
 
 # CPU-fast defaults per dataset: a small timm CNN for small greyscale images (3-4x faster
 # than a tiny ViT at 28x28), a small ViT for photos (patch features for the PCA maps).
 DEFAULT_BACKBONES = {"fashion-mnist": "test_byobnet", "digits": "test_byobnet"}
 DEFAULT_RGB_BACKBONE = "vit_tiny_patch16_224"
 CNN_FEATURE_LEVELS = 3  # pooled feature maps of this many last levels make a CNN's probe features
+WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+VIT_HINT = "a timm VisionTransformer such as vit_small_patch16_224 or vit_small_patch14_dinov2"
 
 
 def default_backbone(dataset: str) -> str:
@@ -107,9 +114,15 @@ class Encoder(nn.Module):
         super().__init__()
         if len(mean) != in_chans or len(std) != in_chans:
             raise ValueError(f"mean and std need {in_chans} values, got {mean} and {std}")
-        self.config = dict(backbone=backbone, in_chans=in_chans, image_size=image_size,
-                           mean=tuple(mean), std=tuple(std), proj_hidden=proj_hidden,
-                           proj_dim=proj_dim)  # fmt: skip
+        self.config = dict(
+            backbone=backbone,
+            in_chans=in_chans,
+            image_size=image_size,
+            mean=tuple(mean),
+            std=tuple(std),
+            proj_hidden=proj_hidden,
+            proj_dim=proj_dim,
+        )
         self.backbone = create_backbone(backbone, in_chans, image_size, pretrained)
         self.projector = Projector(self.backbone.num_features, proj_hidden, proj_dim)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1))
@@ -132,6 +145,20 @@ class Encoder(nn.Module):
         emb = self.backbone(self.normalize(images))
         return emb, self.projector(emb)
 
+    def forward_views(
+        self, global_views: torch.Tensor, local_views: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The multi-view forward of training: ``(G, B, C, H, W)`` global and ``(L, B, C, h, w)``
+        local views (L may be 0) -> ``z`` ``(G + L, B, proj_dim)`` and the backbone embeddings of
+        the global views ``(G·B, F)``. Global and local views pass the backbone separately
+        (their sizes differ) and the projector together: one BatchNorm over all views."""
+        B = global_views.shape[1]
+        emb = [self.backbone(self.normalize(global_views.flatten(0, 1)))]  # (G·B, F)
+        if local_views.shape[0]:
+            emb.append(self.backbone(self.normalize(local_views.flatten(0, 1))))  # (L·B, F)
+        z = self.projector(torch.cat(emb))  # (V·B, D)
+        return z.view(-1, B, z.shape[-1]), emb[0]
+
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Probe features (B, F') of float images (B, C, H, W) in [0, 1].
@@ -150,9 +177,13 @@ class Encoder(nn.Module):
             maps = self.backbone.forward_intermediates(x, indices=levels, intermediates_only=True)
             return torch.cat([m.mean((-2, -1)) for m in maps], dim=-1)  # NCHW → (B, ΣC)
         blocks = self.backbone.forward_intermediates(
-            x, indices=2, return_prefix_tokens=True, norm=True, output_fmt="NLC",
+            x,
+            indices=2,
+            return_prefix_tokens=True,
+            norm=True,
+            output_fmt="NLC",
             intermediates_only=True,
-        )  # fmt: skip
+        )
         return torch.cat([prefix[:, 0] for _, prefix in blocks], dim=-1)
 
     @torch.no_grad()
@@ -191,3 +222,133 @@ def load_encoder(path: str, map_location: str | torch.device = "cpu") -> Encoder
         return encoder_from_checkpoint(ckpt)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
+
+
+def load_patch_encoder(
+    checkpoint: str | os.PathLike | None = None,
+    backbone: str | None = None,
+    weights: str | os.PathLike | None = None,
+    image_size: int | None = None,
+) -> Encoder:
+    """The ViT encoder whose patch tokens the maps show, in eval mode on the CPU.
+
+    Args:
+        checkpoint: a ``lejepa-viz train`` checkpoint (then leave ``backbone`` out).
+        backbone: a timm ViT name; alone it means timm's pretrained weights, which are
+            downloaded from the Hugging Face Hub (a network is needed).
+        weights: with ``backbone``: a local weights file for that architecture, a ``.pt`` /
+            ``.pth`` / ``.bin`` state dict (possibly nested under ``"state_dict"`` or
+            ``"model"``, DDP ``module.`` prefixes allowed) or a ``.safetensors`` file. Original
+            DINOv2 / CLIP layouts are converted by timm's ViT checkpoint filter.
+        image_size: input resolution. Default: 224 for a backbone, the training resolution
+            for a checkpoint; a checkpoint given another size gets its position embeddings
+            resampled (bicubic), the way DINOv2 maps are drawn above the training resolution.
+
+    Raises:
+        ValueError: not exactly one of ``checkpoint`` / ``backbone``; ``weights`` without
+            ``backbone``; a model that is not a ViT; an unreadable or mismatched weights file.
+        FileNotFoundError: ``checkpoint`` or ``weights`` does not exist.
+        ConnectionError: timm's pretrained weights could not be downloaded.
+
+    Example:
+        >>> load_patch_encoder(backbone="resnet18")
+        Traceback (most recent call last):
+        ...
+        ValueError: patch maps need a ViT backbone (a timm VisionTransformer such as ...
+    """
+    if (checkpoint is None) == (backbone is None):
+        raise ValueError(
+            "give exactly one of checkpoint (a lejepa-viz train checkpoint, --checkpoint FILE) "
+            f"or backbone (a timm ViT name, --backbone NAME); got checkpoint={checkpoint!r}, "
+            f"backbone={backbone!r}"
+        )
+    if image_size is not None:
+        integer_at_least(image_size, 1, "image_size")
+    if checkpoint is not None:
+        if weights is not None:
+            raise ValueError("weights goes with backbone; a checkpoint holds its own weights")
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} does not exist")
+        encoder = load_encoder(str(path))
+        if not encoder.is_vit:
+            name = encoder.config["backbone"]
+            raise ValueError(
+                f"patch maps need a ViT backbone ({VIT_HINT}); checkpoint {path} "
+                f"holds a {name!r}, which has no patch tokens"
+            )
+        if image_size is not None and image_size != encoder.config["image_size"]:
+            encoder.backbone.set_input_size(img_size=image_size)  # resamples the pos. embedding
+            encoder.config["image_size"] = image_size
+        return encoder.eval()
+
+    size = 224 if image_size is None else image_size
+    if not timm.is_model(backbone):
+        raise ValueError(
+            f"backbone {backbone!r} is not a timm model; list ViTs with timm.list_models('vit_*')"
+        )
+    with torch.device("meta"):  # what the architecture is, without allocating or downloading
+        arch = create_backbone(backbone, 3, size)
+    if not isinstance(arch, VisionTransformer):
+        raise ValueError(
+            f"patch maps need a ViT backbone ({VIT_HINT}); {backbone!r} is a "
+            f"{type(arch).__name__}, which has no patch tokens"
+        )
+    cfg = timm.get_pretrained_cfg(backbone)
+    mean = cfg.mean if cfg else IMAGENET_DEFAULT_MEAN
+    std = cfg.std if cfg else IMAGENET_DEFAULT_STD
+    if weights is not None:
+        encoder = Encoder(backbone, 3, size, mean, std)
+        _load_weights(encoder.backbone, Path(weights).expanduser(), backbone)
+        return encoder.eval()
+    if not (cfg and cfg.has_weights):
+        raise ValueError(
+            f"timm has no pretrained weights for {backbone!r}; pass weights=FILE "
+            "(--weights FILE) or checkpoint=FILE (--checkpoint FILE)"
+        )
+    try:
+        encoder = Encoder(backbone, 3, size, mean, std, pretrained=True)
+    except Exception as err:  # huggingface_hub / urllib errors when offline, of many types
+        raise ConnectionError(
+            f"could not get timm's pretrained weights for {backbone!r} ({type(err).__name__}: "
+            f"{err}). Downloading them needs a network connection to the Hugging Face Hub. "
+            "Without one, pass a local weights file for this architecture, weights=FILE "
+            "(--weights FILE: a .pt/.pth state dict or .safetensors), or a lejepa-viz "
+            "checkpoint, checkpoint=FILE (--checkpoint FILE). HF_HUB_OFFLINE=1 makes an "
+            "offline attempt fail at once instead of retrying."
+        ) from err
+    return encoder.eval()
+
+
+def _load_weights(model: VisionTransformer, path: Path, name: str) -> None:
+    """Load a local state dict file into the timm ViT ``model`` (architecture ``name``)."""
+    from timm.models import load_state_dict
+    from timm.models.vision_transformer import checkpoint_filter_fn
+
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    if path.suffix.lower() not in WEIGHT_SUFFIXES:
+        raise ValueError(f"weights file {path} must end in {' '.join(WEIGHT_SUFFIXES)}")
+    try:  # unpacks "state_dict" / "model" nesting, strips DDP "module." prefixes
+        state = load_state_dict(str(path), use_ema=False)
+    except Exception as err:
+        raise ValueError(f"cannot read weights file {path} ({type(err).__name__}: {err})") from err
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"weights file {path} does not hold a state dict of tensors")
+    if any(k.startswith("encoder.backbone.") for k in state):
+        raise ValueError(
+            f"{path} is a lejepa-viz checkpoint: pass it as checkpoint=FILE "
+            "(--checkpoint FILE), not as weights"
+        )
+    try:  # converts original DINOv2 / CLIP layouts, resamples position embeddings
+        state = checkpoint_filter_fn(state, model)
+        state = {k: v for k, v in state.items() if not k.startswith("head.")}  # no classifier
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except Exception as err:  # shape mismatches
+        raise ValueError(f"weights file {path} does not fit {name!r}: {err}") from err
+    if missing or unexpected:
+        raise ValueError(
+            f"weights file {path} does not fit {name!r}: missing keys {missing[:5]}, unexpected "
+            f"keys {unexpected[:5]} (of {len(missing)} and {len(unexpected)}); is it a state "
+            f"dict for {name}?"
+        )

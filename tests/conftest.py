@@ -2,8 +2,27 @@
 
 import math
 
+import imageio.v3 as iio
+import numpy as np
 import pytest
 import torch
+
+from lejepa_viz.train import TrainConfig
+
+# one colour per frame of the test video
+COLOURS = np.array(
+    [
+        (230, 30, 30),
+        (30, 200, 40),
+        (40, 40, 220),
+        (220, 220, 40),
+        (200, 40, 200),
+        (40, 200, 200),
+        (250, 250, 250),
+        (20, 20, 20),
+    ],
+    dtype=np.uint8,
+)
 
 
 def plain_epps_pulley(u: torch.Tensor, t_max: float = 3.0, n_points: int = 17) -> torch.Tensor:
@@ -34,3 +53,29 @@ def closed_form_epps_pulley(x: torch.Tensor) -> torch.Tensor:
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture(scope="session")
+def mp4(tmp_path_factory):
+    """An 8-frame 48 x 64 video, frame k filled with COLOURS[k]."""
+    path = tmp_path_factory.mktemp("video") / "clip.mp4"
+    frames = np.broadcast_to(COLOURS[:, None, None, :], (8, 48, 64, 3))
+    iio.imwrite(path, np.ascontiguousarray(frames), plugin="FFMPEG", fps=10)
+    return path
+
+
+def tiny_config(out, **kw):
+    """A TrainConfig of a few seconds on the digits (3 steps of 16 images), in folder ``out``."""
+    base = dict(
+        dataset="digits",
+        steps=3,
+        batch_size=16,
+        num_slices=16,
+        proj_hidden=32,
+        proj_dim=8,
+        log_every=1,
+        snapshot_images=16,
+        final_probe=False,
+        progress=False,
+    )
+    return TrainConfig(**{**base, **kw}, out=str(out))

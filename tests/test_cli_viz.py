@@ -38,8 +38,17 @@ def test_animate_writes_one_frame_per_snapshot(tmp_path, capsys):
 
 
 def test_pca_writes_a_pair_per_image(tmp_path, vit_weights, photos):
-    argv = ["pca", "--images", str(photos), "--backbone", "test_vit", "--weights", str(vit_weights),
-            "--out", str(tmp_path / "maps")]  # fmt: skip
+    argv = [
+        "pca",
+        "--images",
+        str(photos),
+        "--backbone",
+        "test_vit",
+        "--weights",
+        str(vit_weights),
+        "--out",
+        str(tmp_path / "maps"),
+    ]
     assert main(argv) == 0
     pairs = sorted((tmp_path / "maps").glob("*.png"))
     assert [p.stem for p in pairs] == ["frame00", "frame01", "frame02"]
@@ -48,8 +57,17 @@ def test_pca_writes_a_pair_per_image(tmp_path, vit_weights, photos):
 
 def test_video_from_a_folder_of_frames(tmp_path, vit_weights, photos):
     out = tmp_path / "video.gif"
-    argv = ["video", "--frames", str(photos), "--backbone", "test_vit", "--weights",
-            str(vit_weights), "--out", str(out)]  # fmt: skip
+    argv = [
+        "video",
+        "--frames",
+        str(photos),
+        "--backbone",
+        "test_vit",
+        "--weights",
+        str(vit_weights),
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     assert iio.improps(out).shape[0] == 3
 

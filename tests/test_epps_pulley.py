@@ -2,8 +2,8 @@ import math
 
 import pytest
 import torch
-from conftest import closed_form_epps_pulley, plain_epps_pulley
 
+from conftest import closed_form_epps_pulley, plain_epps_pulley
 from lejepa_viz.univariate import EppsPulley, epps_pulley, epps_pulley_quadrature
 
 

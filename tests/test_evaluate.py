@@ -6,7 +6,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-import lejepa_viz.evaluate as ev
+import lejepa_viz.evaluate.probes as ev
 from lejepa_viz.evaluate import (
     evaluate_features,
     extract_features,
@@ -15,7 +15,6 @@ from lejepa_viz.evaluate import (
     knn,
     linear_probe,
     results_table,
-    save_results,
 )
 
 
@@ -166,21 +165,6 @@ def test_results_table_layout():
     ]
     assert cells[4][2:] == ["0.37M", "none", "5", "84.31 ± 0.52", "—"]
     assert cells[6][5:] == ["61.23", "50.00"]
-
-
-def test_save_results_round_trips_atomically(tmp_path):
-    path = tmp_path / "out" / "results.json"
-    payload = {"knn": np.float32(0.25), "few_shot": {"1": (0.5, 0.1)}, "dims": np.arange(3)}
-    assert save_results(path, payload) == path
-    assert json.loads(path.read_text()) == {
-        "knn": 0.25,
-        "few_shot": {"1": [0.5, 0.1]},
-        "dims": [0, 1, 2],
-    }
-    with pytest.raises(TypeError):
-        save_results(path, {"bad": object()})
-    assert json.loads(path.read_text())["knn"] == 0.25  # the failed write left the old file
-    assert [p.name for p in path.parent.iterdir()] == ["results.json"]
 
 
 def test_extract_features_matches_direct_mean_pooling():

@@ -4,6 +4,7 @@ import imageio.v3 as iio
 import pytest
 
 import lejepa_viz.gallery as gallery
+import lejepa_viz.train.loop as loop
 from lejepa_viz.data.datasets import PHOTO_NAMES
 from lejepa_viz.train import TrainConfig
 
@@ -12,7 +13,7 @@ QUICK = dict(
     cnn=TrainConfig(dataset="digits", batch_size=64, num_slices=64, proj_hidden=64, log_every=2),
     vit=gallery.PHOTO_VIT.__class__(
         **{**vars(gallery.PHOTO_VIT), "image_size": 32, "batch_size": 16, "num_slices": 64}
-    ),  # fmt: skip
+    ),
     scenes=8,
     flow_steps=20,
     lambda_steps=8,
@@ -46,10 +47,10 @@ def test_gallery_writes_every_picture_and_lists_it(made):
 def test_gallery_reuses_finished_runs(made, monkeypatch):
     root, _ = made
 
-    def no_training(cfg, **kwargs):
+    def no_training(cfg, *args, **kwargs):
         raise AssertionError(f"trained {cfg.out} again")
 
-    monkeypatch.setattr(gallery.sweep, "train", no_training)  # where cached runs train
+    monkeypatch.setattr(loop, "train", no_training)  # where cached runs train
     gallery.make_gallery(root / "eval2", root / "runs", **QUICK)
     assert (root / "eval2" / "README.md").exists()
     with pytest.raises(AssertionError, match="trained"):  # another configuration trains

@@ -1,20 +1,12 @@
-"""lejepa_viz.sweep: Spearman against its definition, and the run cache on a tiny digits run."""
-
-import json
+"""lejepa_viz.sweep: Spearman against its definition, a sweep of cached runs."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from lejepa_viz.sweep import (
-    cached_train,
-    informative_loss,
-    plot_metrics,
-    read_metrics,
-    spearman,
-    sweep,
-)
-from lejepa_viz.train import TrainConfig
+from conftest import tiny_config
+from lejepa_viz.sweep import informative_loss, spearman, sweep
+from lejepa_viz.train import cached_train
 
 
 @pytest.mark.parametrize("n", [3, 7, 50])
@@ -40,8 +32,12 @@ def test_spearman_refuses_bad_input():
 
 
 def test_informative_loss_sign():
-    runs = [{"loss": 0.9, "linear_probe": 0.3}, {"loss": 0.5, "linear_probe": 0.8},
-            {"loss": 0.6, "linear_probe": 0.7}, {"loss": 0.4, "linear_probe": 0.6}]  # fmt: skip
+    runs = [
+        {"loss": 0.9, "linear_probe": 0.3},
+        {"loss": 0.5, "linear_probe": 0.8},
+        {"loss": 0.6, "linear_probe": 0.7},
+        {"loss": 0.4, "linear_probe": 0.6},
+    ]
     out = informative_loss(runs)
     assert out["num_runs"] == 4
     assert out["spearman"] == pytest.approx(stats.spearmanr(out["loss"], out["accuracy"]).statistic)
@@ -49,49 +45,14 @@ def test_informative_loss_sign():
     assert out["spearman"] == pytest.approx(-0.4)
 
 
-def _tiny(out, **kw):
-    base = dict(
-        dataset="digits",
-        steps=3,
-        batch_size=16,
-        num_slices=16,
-        proj_hidden=32,
-        proj_dim=8,
-        log_every=1,
-        snapshot_images=16,
-        final_probe=False,
-        progress=False,
-    )
-    return TrainConfig(**{**base, **kw}, out=str(out))  # fmt: skip
-
-
-def test_cached_train_loads_equal_config_and_retrains_other(tmp_path):
+def test_sweep_trains_each_config_once_in_its_own_folder(tmp_path):
+    first = cached_train(tiny_config(tmp_path / "a"))
     seen = []
-    first = cached_train(_tiny(tmp_path / "a"), on_update=lambda r: seen.append(len(r)))
-    assert not first["cached"] and first["step"] == 3
-    n = len(read_metrics(tmp_path / "a" / "metrics.jsonl"))
-    assert n > 1 and seen == [*range(1, n + 1), n]  # each line as it is logged, then all
-    again = cached_train(_tiny(tmp_path / "a", progress=True))  # progress does not matter
-    assert again["cached"] and again["loss"] == first["loss"]
-    saved = json.loads((tmp_path / "a" / "result.json").read_text())
-    assert saved["config"]["steps"] == 3 and saved["result"]["loss"] == first["loss"]
-    other = cached_train(_tiny(tmp_path / "a", lam=0.5))  # another config: trained over
-    assert not other["cached"] and other["loss"] != first["loss"]
-    fresh = sweep([_tiny(tmp_path / "b")])[0]  # same config elsewhere: same numbers
-    assert not fresh["cached"] and fresh["loss"] == first["loss"]
+    fresh, again = sweep(
+        [tiny_config(tmp_path / "b"), tiny_config(tmp_path / "a")],
+        on_run=lambda cfg, r: seen.append((cfg.out, r["cached"])),
+    )
+    assert not fresh["cached"] and fresh["loss"] == first["loss"]  # same config: same numbers
+    assert again["cached"] and seen == [(str(tmp_path / "b"), False), (str(tmp_path / "a"), True)]
     with pytest.raises(ValueError, match="own out"):
-        sweep([_tiny(tmp_path / "c"), _tiny(tmp_path / "c")])
-
-
-def test_cached_train_reraises_worker_errors(tmp_path):
-    with pytest.raises(ValueError, match="unknown dataset"):
-        cached_train(TrainConfig(dataset="nope", steps=1, out=str(tmp_path), progress=False),
-                     on_update=lambda r: None)  # fmt: skip
-
-
-def test_plot_metrics_draws_losses_and_probe():
-    records = [{"step": s, "loss": 1.0 / s, "pred": 0.5 / s, "sigreg": 5.0 / s} for s in (1, 2, 3)]
-    fig = plot_metrics([*records, {"step": 3, "probe_acc": 0.5}])
-    left, right = fig.axes
-    assert len(left.lines) == 3 and right.lines[0].get_ydata().tolist() == [0.5]
-    assert plot_metrics([]).axes  # nothing logged yet: empty panels, no error
+        sweep([tiny_config(tmp_path / "c"), tiny_config(tmp_path / "c")])

@@ -8,13 +8,25 @@ import sys
 import pytest
 import torch
 
-import lejepa_viz.train as train_module
+import lejepa_viz.train.step as step_module
+from conftest import tiny_config
 from lejepa_viz.cli import main
+from lejepa_viz.data import MultiViewAugment
 from lejepa_viz.model import load_encoder
-from lejepa_viz.train import TrainConfig, train
+from lejepa_viz.runs import Run
+from lejepa_viz.train import TrainConfig, cached_train, train
 
-SMALL = dict(dataset="digits", batch_size=64, num_local=2, num_slices=64, proj_hidden=128,
-             proj_dim=32, log_every=5, progress=False, snapshot_images=64)  # fmt: skip
+SMALL = dict(
+    dataset="digits",
+    batch_size=64,
+    num_local=2,
+    num_slices=64,
+    proj_hidden=128,
+    proj_dim=32,
+    log_every=5,
+    progress=False,
+    snapshot_images=64,
+)
 
 
 def read_metrics(out):
@@ -42,16 +54,27 @@ def test_loop_learns_on_digits(tmp_path):
     assert encoder.features(torch.rand(3, 1, 16, 16)).shape[0] == 3
 
 
+def test_train_leaves_its_config_as_it_was(tmp_path):
+    cfg = TrainConfig(**SMALL, steps=2, final_probe=False, out=str(tmp_path / "run"))
+    before = dict(vars(cfg))
+    train(cfg)
+    assert vars(cfg) == before and cfg.backbone is None  # resolved into a copy
+    saved = json.load(open(tmp_path / "run" / "config.json"))
+    assert (
+        saved["backbone"] == "test_byobnet" and saved["steps"] == 2 and len(saved["run_id"]) == 32
+    )
+
+
 def test_vit_trains_on_the_seven_photos_with_local_views(tmp_path, monkeypatch):
     """Fewer images than a batch: the photos repeat to fill it; local views are half-size."""
     seen = []
-    real_augment = train_module.MultiViewAugment.forward
+    real_augment = MultiViewAugment.forward
 
     def spy(self, images, generator=None):
         seen.append(images.shape[0])
         return real_augment(self, images, generator)
 
-    monkeypatch.setattr(train_module.MultiViewAugment, "forward", spy)
+    monkeypatch.setattr(MultiViewAugment, "forward", spy)
     cfg = dict(SMALL, dataset="photos", backbone="vit_pico_patch8", image_size=32, batch_size=16)
     result = train(TrainConfig(**cfg, steps=3, final_probe=False, out=str(tmp_path / "vit")))
     assert seen == [16, 16, 16] and result["step"] == 3
@@ -72,7 +95,7 @@ def test_resume_reaches_the_same_final_metrics(tmp_path, monkeypatch):
     straight = train(TrainConfig(**cfg, out=str(tmp_path / "a")))
 
     calls = {"n": 0}
-    real_loss = train_module.lejepa_loss
+    real_loss = step_module.lejepa_loss
 
     def dies_at_step_34(*args, **kwargs):
         calls["n"] += 1
@@ -80,10 +103,10 @@ def test_resume_reaches_the_same_final_metrics(tmp_path, monkeypatch):
             raise Killed
         return real_loss(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "lejepa_loss", dies_at_step_34)
+    monkeypatch.setattr(step_module, "lejepa_loss", dies_at_step_34)
     with pytest.raises(Killed):
         train(TrainConfig(**cfg, out=str(tmp_path / "b")))
-    monkeypatch.setattr(train_module, "lejepa_loss", real_loss)
+    monkeypatch.setattr(step_module, "lejepa_loss", real_loss)
     assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["step"] == 30
     run_id = json.load(open(tmp_path / "b" / "config.json"))["run_id"]
     resumed = train(TrainConfig(**cfg, out=str(tmp_path / "b"), resume=True))
@@ -102,10 +125,36 @@ def test_resume_reaches_the_same_final_metrics(tmp_path, monkeypatch):
 
 def test_ddp_two_gloo_processes_keep_replicas_identical(tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "lejepa_viz.cli", "train", "--dataset", "digits", "--steps", "6", "--batch-size", "32",
-           "--num-local", "2", "--num-slices", "32", "--proj-hidden", "64", "--log-every", "3",
-           "--no-progress", "--out", str(out), "--device", "cpu"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "lejepa_viz.cli",
+        "train",
+        "--dataset",
+        "digits",
+        "--steps",
+        "6",
+        "--batch-size",
+        "32",
+        "--num-local",
+        "2",
+        "--num-slices",
+        "32",
+        "--proj-hidden",
+        "64",
+        "--log-every",
+        "3",
+        "--no-progress",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -144,7 +193,65 @@ def test_eval_command_writes_the_table_with_baselines(tmp_path, capsys):
     assert [r["model"] for r in saved["rows"]][2] == "raw pixels"
     # the raw-pixel row is an independent check of the pipeline: a direct probe on flat pixels
     tr, te = load_dataset("digits", "train"), load_dataset("digits", "test")
-    direct = linear_probe(tr.images.flatten(1).float().numpy() / 255, tr.labels.numpy(),
-                          te.images.flatten(1).float().numpy() / 255, te.labels.numpy())  # fmt: skip
+    direct = linear_probe(
+        tr.images.flatten(1).float().numpy() / 255,
+        tr.labels.numpy(),
+        te.images.flatten(1).float().numpy() / 255,
+        te.labels.numpy(),
+    )
     assert saved["rows"][2]["results"]["linear_probe"] == pytest.approx(direct)
     assert main(["eval", "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+
+
+def test_cached_train_loads_equal_config_and_retrains_other(tmp_path):
+    seen = []
+    first = cached_train(tiny_config(tmp_path / "a"), on_update=lambda r: seen.append(len(r)))
+    assert not first["cached"] and first["step"] == 3
+    n = len(Run(tmp_path / "a").metrics())
+    assert n > 1 and seen == [*range(1, n + 1), n]  # each line as it is logged, then all
+    again = cached_train(tiny_config(tmp_path / "a", progress=True))  # progress does not matter
+    assert again["cached"] and again["loss"] == first["loss"]
+    saved = json.loads((tmp_path / "a" / "result.json").read_text())
+    assert saved["config"]["steps"] == 3 and saved["result"]["loss"] == first["loss"]
+    other = cached_train(tiny_config(tmp_path / "a", lam=0.5))  # another config: trained over
+    assert not other["cached"] and other["loss"] != first["loss"]
+
+
+def test_cached_train_reraises_worker_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset"):
+        cached_train(
+            TrainConfig(dataset="nope", steps=1, out=str(tmp_path), progress=False),
+            on_update=lambda r: None,
+        )
+
+
+def test_train_step_is_one_adamw_step_of_the_lejepa_loss():
+    import copy
+
+    from lejepa_viz import SIGReg, lejepa_loss
+    from lejepa_viz.model import Encoder
+    from lejepa_viz.train import LeJEPAModel, train_step
+
+    torch.manual_seed(0)
+    model = LeJEPAModel(Encoder("test_byobnet", 1, 16, (0.5,), (0.25,), 32, 8), num_classes=10)
+    start = copy.deepcopy(model)
+    augment = MultiViewAugment.for_dataset((1, 16), num_global=2, num_local=2)
+    images = torch.randint(0, 256, (8, 1, 16, 16), dtype=torch.uint8)
+    labels = torch.arange(8) % 10
+    lr, wd = 1e-2, 0.05
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    views = torch.Generator().manual_seed(4)
+    losses = train_step(model, augment, SIGReg(16), opt, images, labels, lam=0.3, generator=views)
+    # the loss at the starting weights, from the same views and the same directions
+    g, loc = augment(images, generator=torch.Generator().manual_seed(4))
+    z, logits = start(g, loc)
+    expected = lejepa_loss(z, 0.3, SIGReg(16), num_global_views=2)
+    torch.testing.assert_close(losses.loss, expected.loss.detach())
+    assert losses.loss == pytest.approx(0.7 * losses.pred + 0.3 * losses.sigreg)
+    # one AdamW step from zero moments: p ← p (1 − lr·wd) − lr · g / (|g| + ε) ≈ −lr · sign(g)
+    total = expected.loss + torch.nn.functional.cross_entropy(logits, labels.repeat(2))
+    total.backward()
+    for p0, p1 in zip(start.parameters(), model.parameters(), strict=True):
+        big = p0.grad.abs() > 1e-4
+        step = p0.detach() * (1 - lr * wd) - lr * torch.sign(p0.grad)
+        torch.testing.assert_close(p1.detach()[big], step[big], rtol=0, atol=1e-5)

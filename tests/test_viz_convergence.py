@@ -6,12 +6,10 @@ import pytest
 import torch
 
 from lejepa_viz.multivariate.slicing import directions
+from lejepa_viz.runs import Snapshots, load_curves, load_snapshots
 from lejepa_viz.viz.convergence import (
     ConvergenceAnimation,
-    Snapshots,
     animate_snapshots,
-    load_curves,
-    load_snapshots,
 )
 
 S, N, D = 5, 200, 8
@@ -26,11 +24,22 @@ def write_run(folder, run_id="run-1"):
     z = (torch.randn(S, N, D, generator=g) * scales[:, None, None] + 0.2).half()
     labels = torch.arange(N) % len(CLASSES)
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save({"steps": STEPS, "z": z, "labels": labels, "classes": CLASSES, "lam": 0.1,
-                "dataset": "synthetic", "run_id": run_id},
-               folder / "snapshots.pt")  # fmt: skip
-    lines = [{"step": s, "loss": 1.0, "pred": 0.5 / (1 + s), "sigreg": 9.0 / (1 + s)}
-             for s in range(5, 81, 5)]  # fmt: skip
+    torch.save(
+        {
+            "steps": STEPS,
+            "z": z,
+            "labels": labels,
+            "classes": CLASSES,
+            "lam": 0.1,
+            "dataset": "synthetic",
+            "run_id": run_id,
+        },
+        folder / "snapshots.pt",
+    )
+    lines = [
+        {"step": s, "loss": 1.0, "pred": 0.5 / (1 + s), "sigreg": 9.0 / (1 + s)}
+        for s in range(5, 81, 5)
+    ]
     lines.insert(3, {"step": 15, "epoch": 0, "probe_acc": 0.3})  # a line without "loss"
     (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     (folder / "config.json").write_text(json.dumps({"dataset": "synthetic", "run_id": run_id}))

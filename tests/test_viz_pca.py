@@ -8,12 +8,12 @@ import timm
 import torch
 from PIL import Image
 
-from lejepa_viz.data import load_dataset
-from lejepa_viz.model import Encoder
+from lejepa_viz.data import PHOTO_NAMES, photo_original
+from lejepa_viz.model import Encoder, load_patch_encoder
 from lejepa_viz.viz.images import load_images
 from lejepa_viz.viz.pca import (
     fit_pca_maps,
-    load_patch_encoder,
+    montage,
     object_sign,
     patch_tokens,
     pca_maps,
@@ -32,8 +32,9 @@ def encoder():
 
 @pytest.fixture(scope="module")
 def images():
-    return torch.randint(0, 256, (5, 3, SIZE, SIZE), generator=torch.Generator().manual_seed(1),
-                         dtype=torch.uint8)  # fmt: skip
+    return torch.randint(
+        0, 256, (5, 3, SIZE, SIZE), generator=torch.Generator().manual_seed(1), dtype=torch.uint8
+    )
 
 
 def svd_pca(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -84,8 +85,9 @@ def test_joint_pca_is_the_pca_of_all_patches_together(encoder, images):
     np.testing.assert_allclose(maps.explained_variance_ratio, ratio, rtol=1e-5)
     pc1 = maps.pc1.reshape(-1)
     assert abs(pc1.mean()) < 1e-5 and pc1.std() == pytest.approx(1, abs=1e-5)
-    np.testing.assert_allclose(pc1 * proj[:, 0].std(), maps.components[..., 0].reshape(-1),
-                               rtol=1e-4, atol=1e-4)  # fmt: skip
+    np.testing.assert_allclose(
+        pc1 * proj[:, 0].std(), maps.components[..., 0].reshape(-1), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_same_token_gets_the_same_colour_in_every_image():
@@ -235,8 +237,14 @@ def test_pca_maps_end_to_end_on_an_image_folder(tmp_path, encoder):
     rng = np.random.default_rng(0)
     for name in ("cls_a/x1.png", "cls_a/x2.jpg", "cls_b/y.png"):
         write(tmp_path / "imgs" / name, rng.integers(0, 256, (50, 70, 3), dtype=np.uint8))
-    paths = pca_maps(tmp_path / "imgs", backbone="test_vit", weights=tmp_path / "vit.pt",
-                     out_dir=tmp_path / "out", size=SIZE, device="cpu")  # fmt: skip
+    paths = pca_maps(
+        tmp_path / "imgs",
+        backbone="test_vit",
+        weights=tmp_path / "vit.pt",
+        out_dir=tmp_path / "out",
+        size=SIZE,
+        device="cpu",
+    )
     assert [p.name for p in paths] == ["cls_a_x1.png", "cls_a_x2.png", "cls_b_y.png"]
     assert all(iio.imread(p).shape == (SIZE, 2 * SIZE, 3) for p in paths)
 
@@ -251,15 +259,21 @@ def write(path, array, mode=None):
     return path
 
 
-def test_bundled_photos_are_the_photos_dataset():
+def test_bundled_photos_are_the_seven_photos_resized():
     names, images = load_images(size=32)
-    ds = load_dataset("photos", image_size=32)
-    assert names == ds.classes and torch.equal(images, ds.images)
+    assert names == list(PHOTO_NAMES) and images.shape == (7, 3, 32, 32)
+    # the astronaut is square: decoding it is one bilinear resize, done here with PIL
+    whole = Image.fromarray(photo_original("astronaut")).resize((32, 32), Image.Resampling.BILINEAR)
+    np.testing.assert_array_equal(images[0].permute(1, 2, 0).numpy(), np.asarray(whole))
 
 
 def test_folders_are_searched_recursively_in_natural_order(tmp_path):
-    colours = {"n02/c.PNG": (0, 0, 255), "n01/img10.jpeg": (0, 255, 0),
-               "n01/img2.JPEG": (255, 0, 0), "n01/sub/d.bmp": (255, 255, 0)}  # fmt: skip
+    colours = {
+        "n02/c.PNG": (0, 0, 255),
+        "n01/img10.jpeg": (0, 255, 0),
+        "n01/img2.JPEG": (255, 0, 0),
+        "n01/sub/d.bmp": (255, 255, 0),
+    }
     for name, colour in colours.items():
         write(tmp_path / name, np.full((40, 60, 3), colour, dtype=np.uint8))
     write(tmp_path / ".hidden.png", np.zeros((8, 8, 3), np.uint8))
@@ -295,11 +309,15 @@ def test_colour_palettes_and_opaque_alpha_are_accepted(tmp_path):
 
 @pytest.mark.parametrize(
     ("mode", "what"),
-    [("L", "greyscale image \\(PIL mode 'L'\\)"), ("1", "greyscale image \\(PIL mode '1'\\)"),
-     ("LA", "greyscale image \\(PIL mode 'LA'\\)"), ("P", "greyscale image \\(PIL mode 'P'\\)"),
-     ("RGBA", "image with transparent pixels \\(PIL mode 'RGBA'\\)"),
-     ("I;16", "image with 16/32-bit samples \\(PIL mode 'I;16'\\)")],
-)  # fmt: skip
+    [
+        ("L", "greyscale image \\(PIL mode 'L'\\)"),
+        ("1", "greyscale image \\(PIL mode '1'\\)"),
+        ("LA", "greyscale image \\(PIL mode 'LA'\\)"),
+        ("P", "greyscale image \\(PIL mode 'P'\\)"),
+        ("RGBA", "image with transparent pixels \\(PIL mode 'RGBA'\\)"),
+        ("I;16", "image with 16/32-bit samples \\(PIL mode 'I;16'\\)"),
+    ],
+)
 def test_images_that_are_not_8_bit_colour_are_refused(tmp_path, mode, what):
     grey = np.tile(np.linspace(0, 255, 16, dtype=np.uint8), (16, 1))
     if mode == "RGBA":
@@ -328,3 +346,14 @@ def test_bad_paths_and_files_are_named(tmp_path):
     (tmp_path / "cut.jpg").write_bytes(good.read_bytes()[:300])
     with pytest.raises(ValueError, match=f"image file {tmp_path / 'cut.jpg'}"):
         load_images(tmp_path / "cut.jpg")
+
+
+def test_montage_layout():
+    images = np.arange(2 * 3 * 2 * 2, dtype=np.uint8).reshape(2, 3, 2, 2)
+    rgb = np.full((2, 2, 2, 3), 255, np.uint8)
+    m = montage(images, rgb)
+    assert m.shape == (4, 4, 3)
+    np.testing.assert_array_equal(m[:2, 2:], images[1].transpose(1, 2, 0))
+    assert (m[2:] == 255).all()
+    with pytest.raises(ValueError, match="must match"):
+        montage(images, rgb[:1])

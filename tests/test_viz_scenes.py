@@ -1,5 +1,6 @@
 """Synthetic scenes with known masks and the first-component IoU, against independent truth."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -127,21 +128,46 @@ def test_first_component_iou_is_one_on_two_separated_clusters():
     assert first_component_iou(-tokens, masks) == pytest.approx(1.0)
 
 
-def test_first_component_iou_is_low_on_noise_and_oracle_bounds_it():
+def numpy_first_component_ious(tokens, masks):
+    """Per-image IoUs of the thresholded first principal component, written out with numpy's
+    SVD: ``(rule sign, +1, -1)``, each (N,). The rule: border patches below centre patches."""
+    N, h, w, F = tokens.shape
+    x = tokens.double().numpy().reshape(-1, F)
+    x = x - x.mean(0)
+    pc1 = (x @ np.linalg.svd(x, full_matrices=False)[2][0]).reshape(N, h, w)
+    border = np.ones((h, w), bool)
+    border[1:-1, 1:-1] = False
+    centre = np.zeros((h, w), bool)
+    centre[h // 4 : h - h // 4, w // 4 : w - w // 4] = True
+    rule = 1.0 if pc1[:, border].mean() <= pc1[:, centre].mean() else -1.0
+    scale = masks.shape[-1] // w
+    truth = masks.numpy()
+
+    def ious(sign):
+        pred = (sign * pc1 > 0).repeat(scale, 1).repeat(scale, 2)  # nearest upsampling
+        inter, union = (pred & truth).sum((1, 2)), (pred | truth).sum((1, 2))
+        return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+    return ious(rule), ious(1.0), ious(-1.0)
+
+
+def test_first_component_iou_is_low_on_noise_and_the_oracle_takes_the_better_sign():
     masks = _block_masks(n=32)
     noise = torch.randn(32, 4, 4, 16, generator=torch.Generator().manual_seed(1))
     score = first_component_score(noise, masks)
-    assert score.iou < 0.4 and score.iou <= score.oracle_iou
-    assert score.ious.shape == (32,)
+    rule, plus, minus = numpy_first_component_ious(noise, masks)
+    assert score.iou == pytest.approx(rule.mean()) and score.iou < 0.4
+    assert score.oracle_iou == pytest.approx(max(plus.mean(), minus.mean()))
+    np.testing.assert_allclose(score.ious.numpy(), rule, rtol=1e-6)
     assert first_component_iou(noise, masks, per_image=True) < 0.4
 
 
-def test_first_component_iou_on_real_scenes_runs():
+def test_first_component_iou_of_real_scenes_is_the_numpy_computation():
     images, masks = make_scenes(6, size=32, seed=0, photos=_photos())
     patches = images.float().unfold(2, 8, 8).unfold(3, 8, 8)  # (N, 3, 4, 4, 8, 8)
     tokens = patches.permute(0, 2, 3, 1, 4, 5).flatten(3)  # raw pixels of each 8x8 patch
-    iou = first_component_iou(tokens, masks)
-    assert 0.0 <= iou <= 1.0
+    rule, _, _ = numpy_first_component_ious(tokens, masks)
+    assert first_component_iou(tokens, masks) == pytest.approx(rule.mean(), abs=1e-6)
 
 
 def test_scene_iou_scores_the_encoder_its_random_init_and_raw_pixels():
@@ -150,10 +176,20 @@ def test_scene_iou_scores_the_encoder_its_random_init_and_raw_pixels():
     scores = scene_iou(enc, num_scenes=6, size=32, seed=3)
     assert scores["trained"].iou == scores["random"].iou
     images, masks = make_scenes(6, size=32, seed=3)
-    pixels = torch.stack([  # (N, 4, 4, 3·8·8): each 8 x 8 patch's pixels, patch by patch
-        torch.stack([torch.stack([img[:, 8 * i : 8 * i + 8, 8 * j : 8 * j + 8].reshape(-1)
-                                  for j in range(4)]) for i in range(4)])
-        for img in images.float()
-    ])  # fmt: skip
+    pixels = torch.stack(
+        [  # (N, 4, 4, 3·8·8): each 8 x 8 patch's pixels, patch by patch
+            torch.stack(
+                [
+                    torch.stack(
+                        [img[:, 8 * i : 8 * i + 8, 8 * j : 8 * j + 8].reshape(-1) for j in range(4)]
+                    )
+                    for i in range(4)
+                ]
+            )
+            for img in images.float()
+        ]
+    )
     assert scores["pixels"].iou == first_component_score(pixels, masks).iou
-    assert 0 <= scores["pixels"].iou <= scores["pixels"].oracle_iou <= 1
+    rule, plus, minus = numpy_first_component_ious(pixels, masks)
+    assert scores["pixels"].iou == pytest.approx(rule.mean(), abs=1e-6)
+    assert scores["pixels"].oracle_iou == pytest.approx(max(plus.mean(), minus.mean()), abs=1e-6)

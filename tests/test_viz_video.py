@@ -6,29 +6,19 @@ import pytest
 import torch
 from PIL import Image
 
-from lejepa_viz.data.datasets import photo_original
+from conftest import COLOURS
+from lejepa_viz.data import photo_original
 from lejepa_viz.model import Encoder
 from lejepa_viz.viz.pca import object_sign
-from lejepa_viz.viz.video import camera_path, patch_video, read_frames, read_video, video_gif
+from lejepa_viz.viz.video import camera_path, patch_video, read_frames, video_gif
 
 SIZE = 64  # test_vit at 64 px: a 4 x 4 patch grid
-COLOURS = np.array([(230, 30, 30), (30, 200, 40), (40, 40, 220), (220, 220, 40), (200, 40, 200),
-                    (40, 200, 200), (250, 250, 250), (20, 20, 20)], dtype=np.uint8)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def encoder():
     torch.manual_seed(0)
     return Encoder("test_vit", 3, SIZE, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
-
-
-@pytest.fixture(scope="module")
-def mp4(tmp_path_factory):
-    """An 8-frame 48 x 64 video, frame k filled with COLOURS[k]."""
-    path = tmp_path_factory.mktemp("video") / "clip.mp4"
-    frames = np.broadcast_to(COLOURS[:, None, None, :], (8, 48, 64, 3))
-    iio.imwrite(path, np.ascontiguousarray(frames), plugin="FFMPEG", fps=10)
-    return path
 
 
 def test_camera_path_pans_and_zooms_smoothly_around_a_loop():
@@ -47,24 +37,6 @@ def test_camera_path_pans_and_zooms_smoothly_around_a_loop():
     assert camera_path(array, num_frames=3, size=16).shape == (3, 3, 16, 16)
     with pytest.raises(ValueError, match="unknown bundled photo 'dog'"):
         camera_path("dog")
-
-
-def test_read_video_gives_square_frames_in_order(mp4):
-    frames = read_video(mp4, size=32)
-    assert frames.shape == (8, 3, 32, 32) and frames.dtype == torch.uint8
-    colours = frames.float().mean((2, 3)).numpy()
-    np.testing.assert_allclose(colours, COLOURS, atol=12)  # H.264 shifts colours a little
-    assert len(read_video(mp4, max_frames=3, size=32)) == 3
-    np.testing.assert_allclose(read_video(mp4, size=16, every=2).float().mean((2, 3)).numpy(),
-                               COLOURS[::2], atol=12)  # fmt: skip
-
-
-def test_bad_videos_are_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="video file .*nope.mp4 does not exist"):
-        read_video(tmp_path / "nope.mp4")
-    (tmp_path / "bad.mp4").write_text("not a video")
-    with pytest.raises(ValueError, match="cannot read video file .*bad.mp4"):
-        read_video(tmp_path / "bad.mp4")
 
 
 def test_read_frames_takes_images_in_natural_order(tmp_path):

@@ -10,8 +10,6 @@ download, the last resort when the IDX files are nowhere on disk.
 
 from __future__ import annotations
 
-import gzip
-import math
 import os
 import warnings
 import zlib
@@ -22,21 +20,32 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
 from tqdm.auto import tqdm
 
 from .._checks import integer_at_least
+from .decode import IMAGE_EXTENSIONS, find_images, read_idx, read_image, square_rgb
 
 KNOWN_DATASETS = ("fashion-mnist", "digits", "photos", "folder:PATH")
-FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                         "Sneaker", "Bag", "Ankle boot"]  # fmt: skip
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 FASHION_MNIST_DIRS = [Path("/usr/share/datasets/fashion-mnist")]  # after root and the env var
 CACHE_DIR = Path.home() / ".cache" / "lejepa_viz"  # where torchvision's download goes
-IMAGE_EXTENSIONS = set(".jpg .jpeg .png .bmp .gif .tif .tiff .webp .ppm .pgm".split())
-_FASHION_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-                  "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}  # fmt: skip
+_FASHION_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 _FASHION_STATS = ((0.2860,), (0.3530,))  # mean and std of the 60k training images / 255
-_IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _FOLDER_STATS: dict[tuple[str, int], tuple[tuple[float, ...], tuple[float, ...]]] = {}
 
 
@@ -86,8 +95,14 @@ class ImageDataset:
         return self.images.shape[-1]
 
 
-def load_dataset(name: str, split: str = "train", root: str | None = None, *,
-                 image_size: int | None = None, skip_bad_images: bool = False) -> ImageDataset:  # fmt: skip
+def load_dataset(
+    name: str,
+    split: str = "train",
+    root: str | None = None,
+    *,
+    image_size: int | None = None,
+    skip_bad_images: bool = False,
+) -> ImageDataset:
     """Load a dataset by name, every image decoded into memory.
 
     Names: ``"fashion-mnist"`` (60k train / 10k test, 1 x 28 x 28; IDX files from ``root``, the
@@ -128,47 +143,14 @@ def load_dataset(name: str, split: str = "train", root: str | None = None, *,
         path = name[len("folder:") :] if name.startswith("folder:") else root
         return _folder(Path(path).expanduser(), split, image_size or 64, skip_bad_images)
     else:
+        known = ", ".join(repr(k) for k in KNOWN_DATASETS)
         raise ValueError(
-            f"unknown dataset name {name!r}; known: 'fashion-mnist', 'digits', 'photos', "
-            "or 'folder:PATH' (an image folder: PATH/<class>/<images>)"
+            f"unknown dataset name {name!r}; known: {known} (an image folder: "
+            "PATH/<class>/<images>)"
         )
     if image_size is not None and image_size != ds.image_size:
         ds.images = _resize(ds.images, image_size)
     return ds
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (the MNIST format), gzipped or not, checking its header.
-
-    Raises:
-        ValueError: naming the file when it is unreadable, its magic number is wrong, or its
-            length disagrees with the shape in its header.
-
-    Example:
-        >>> import tempfile
-        >>> f = Path(tempfile.mkdtemp()) / "x.idx"
-        >>> _ = f.write_bytes(bytes([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3]) + bytes(range(6)))
-        >>> read_idx(f).tolist()
-        [[0, 1, 2], [3, 4, 5]]
-    """
-    path = Path(path)
-    try:
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
-        raise ValueError(f"cannot read IDX file {path}: {err}") from err
-    if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"corrupt IDX file {path}: bad magic number {data[:4].hex() or 'empty'}")
-    ndim, header = data[3], 4 + 4 * data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_IDX_DTYPES[data[2]])
-    expected = header + math.prod(shape) * dtype.itemsize
-    if len(data) != expected:
-        raise ValueError(
-            f"corrupt IDX file {path}: header says shape {shape} ({expected} bytes), "
-            f"the file has {len(data)} bytes"
-        )
-    return np.frombuffer(data, dtype, offset=header).reshape(shape).copy()
 
 
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -273,10 +255,15 @@ def photo_original(name: str) -> np.ndarray:
     from skimage import data
     from sklearn.datasets import load_sample_image
 
-    loaders = {"astronaut": data.astronaut, "chelsea": data.chelsea, "coffee": data.coffee,
-               "rocket": data.rocket, "motorcycle": lambda: data.stereo_motorcycle()[0],
-               "china": lambda: load_sample_image("china.jpg"),
-               "flower": lambda: load_sample_image("flower.jpg")}  # fmt: skip
+    loaders = {
+        "astronaut": data.astronaut,
+        "chelsea": data.chelsea,
+        "coffee": data.coffee,
+        "rocket": data.rocket,
+        "motorcycle": lambda: data.stereo_motorcycle()[0],
+        "china": lambda: load_sample_image("china.jpg"),
+        "flower": lambda: load_sample_image("flower.jpg"),
+    }
     if name not in loaders:
         raise ValueError(f"unknown bundled photo {name!r}; known: {', '.join(PHOTO_NAMES)}")
     return np.ascontiguousarray(loaders[name]())
@@ -286,7 +273,7 @@ def _photos(size: int) -> ImageDataset:
     photos, missing = {}, []
     for name in PHOTO_NAMES:
         try:  # a library version without the photo, or one that would download it
-            photos[name] = _square_rgb(Image.fromarray(photo_original(name)), size)
+            photos[name] = square_rgb(Image.fromarray(photo_original(name)), size)
         except Exception:
             missing.append(name)
     if not photos:
@@ -296,35 +283,6 @@ def _photos(size: int) -> ImageDataset:
     images = torch.from_numpy(np.stack(list(photos.values()))).permute(0, 3, 1, 2).contiguous()
     labels = torch.arange(len(photos))
     return ImageDataset(images, labels, list(photos), "photos", *channel_stats(images))
-
-
-def _square_rgb(im: Image.Image, size: int) -> np.ndarray:
-    """8-bit RGB, shorter side resized to ``size`` (antialiased bilinear), center-cropped."""
-    if im.mode.startswith("I") or im.mode == "F":  # 16/32-bit integer or float greyscale
-        a = np.asarray(im, dtype=np.float64)
-        if im.mode.startswith("I;16") or a.max() > 255:
-            a = a / 257 if a.max() <= 65535 else (a - a.min()) * 255 / max(np.ptp(a), 1e-12)
-        elif im.mode == "F" and a.max() <= 1:
-            a = a * 255
-        im = Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
-    if "A" in im.getbands() or (im.mode == "P" and "transparency" in im.info):
-        im = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im.convert("RGBA"))
-    im = im.convert("RGB")
-    w, h = im.size
-    scale = size / min(w, h)
-    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    im = im.resize((new_w, new_h), Image.Resampling.BILINEAR)
-    left, top = (new_w - size) // 2, (new_h - size) // 2
-    return np.asarray(im.crop((left, top, left + size, top + size)))
-
-
-def _decode(path: Path, size: int) -> np.ndarray | Exception:
-    try:
-        with Image.open(path) as im:
-            im.draft(None, (size, size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale when large
-            return _square_rgb(ImageOps.exif_transpose(im), size)
-    except Exception as err:  # truncated, not an image, decompression bomb...
-        return err
 
 
 def _folder(root: Path, split: str, size: int, skip_bad: bool) -> ImageDataset:
@@ -376,15 +334,11 @@ def _folder(root: Path, split: str, size: int, skip_bad: bool) -> ImageDataset:
 
 
 def _image_files(folder: Path, layout: str) -> dict[str, list[Path]]:
-    """``{class: sorted image paths}`` of ``folder/<class>/**``, classes with images only."""
+    """``{class: image paths}`` of ``folder/<class>/**``, classes with images only."""
     classes = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
         raise ValueError(f"image folder {folder} has no class subfolders; {layout}")
-    files = {}
-    for d in classes:  # hidden files (macOS ._x.jpg) are not images
-        paths = [p for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS]
-        if paths := sorted(p for p in paths if not p.name.startswith(".") and p.is_file()):
-            files[d.name] = paths
+    files = {d.name: paths for d in classes if (paths := find_images(d))}
     if not files:
         exts = " ".join(sorted(IMAGE_EXTENSIONS))
         raise ValueError(
@@ -393,21 +347,28 @@ def _image_files(folder: Path, layout: str) -> dict[str, list[Path]]:
     return files
 
 
-def _decode_all(items: list[tuple[Path, int]], size: int, skip_bad: bool,
-                desc: str | None) -> tuple[torch.Tensor, torch.Tensor, int]:  # fmt: skip
+def _decode_all(
+    items: list[tuple[Path, int]], size: int, skip_bad: bool, desc: str | None
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Decode ``(path, label)`` items on a thread pool (PIL releases the GIL while decoding)."""
+
+    def decode(path: Path) -> np.ndarray | ValueError:
+        try:
+            return read_image(path, size)
+        except ValueError as err:
+            return err
+
     pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
     arrays, labels, skipped = [], [], 0
     try:
-        results = pool.map(_decode, [p for p, _ in items], [size] * len(items))
+        results = pool.map(decode, [p for p, _ in items])
         bar = tqdm(results, total=len(items), desc=desc, unit="img", disable=desc is None)
-        for (path, label), result in zip(items, bar, strict=True):
-            if isinstance(result, Exception):
+        for (_, label), result in zip(items, bar, strict=True):
+            if isinstance(result, ValueError):
                 if not skip_bad:
                     raise ValueError(
-                        f"cannot read image file {path} ({type(result).__name__}: "
-                        f"{result}); pass skip_bad_images=True (--skip-bad-images) "
-                        "to leave unreadable files out"
+                        f"{result}; pass skip_bad_images=True (--skip-bad-images) to leave "
+                        "unreadable files out"
                     ) from result
                 skipped += 1
                 continue

@@ -49,9 +49,6 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"images must be uint8 or floating point, got {images.dtype}")
 
 
-eval_transform = to_float  # evaluation sees the whole image: no crop, no colour change
-
-
 @dataclass
 class ViewConfig:
     """How :class:`MultiViewAugment` makes views.
@@ -175,10 +172,14 @@ class MultiViewAugment(nn.Module):
         first, other, local = [(0.5, 0.0)] * 3
         if cfg.color:
             first, other, local = (1.0, 0.0), (0.1, 0.2), (0.5, 0.0)
-        g = [self._view(x, cfg.global_size, cfg.global_scale, *(other if i else first), generator)
-             for i in range(cfg.num_global)]  # fmt: skip
-        loc = [self._view(x, cfg.local_size, cfg.local_scale, *local, generator)
-               for _ in range(cfg.num_local)]  # fmt: skip
+        g = [
+            self._view(x, cfg.global_size, cfg.global_scale, *(other if i else first), generator)
+            for i in range(cfg.num_global)
+        ]
+        loc = [
+            self._view(x, cfg.local_size, cfg.local_scale, *local, generator)
+            for _ in range(cfg.num_local)
+        ]
         ls = cfg.local_size
         return torch.stack(g), torch.stack(loc) if loc else x.new_empty(0, B, C, ls, ls)
 

@@ -7,16 +7,16 @@ SIGReg integrates; (d) the loss curves with a cursor at the frame's step. Projec
 histograms and ECF gaps are computed once for all frames; a frame only moves the artists of one
 reused figure (fixed axis limits, so frames compare) and draws it. The same animation shows a
 training run (``snapshots.pt`` of :func:`lejepa_viz.train.train`, :func:`animate_snapshots`)
-and the SIGReg gradient flow of a point cloud (:mod:`lejepa_viz.flow`: no labels, one curve).
+and the SIGReg gradient flow of a point cloud (:mod:`lejepa_viz.toys.descent`: no labels, one
+curve).
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib as mpl
@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from .._checks import as_samples, integer_at_least
 from ..multivariate.slicing import directions
+from ..runs import Snapshots, load_curves, load_snapshots
 from ..sigreg import SIGReg
 from .export import animation_path, save_animation
 
@@ -37,7 +38,6 @@ LIMIT = 4.0  # every panel shows [-LIMIT, LIMIT] in projection units
 NUM_BINS = 40
 T_MAX, NUM_T = 5.0, 101
 SIGREG_T_MAX = inspect.signature(SIGReg).parameters["t_max"].default  # SIGReg looks no further
-_SNAPSHOT_KEYS = ("steps", "z")
 _STYLE = {
     "font.size": 8,
     "axes.titlesize": 8,
@@ -54,131 +54,13 @@ _STYLE = {
 }
 _SLICE_COLORS = ("#1b6ca8", "#d1495b", "#2a9d8f", "#e9a03b", "#6a4c93", "#5c6b73")
 _CURVE_COLORS = ("#222222", "#999999", "#6a4c93", "#e9a03b")  # apart from the slices'
-_PANEL_LEGEND = {"frameon": True, "facecolor": "white", "edgecolor": "#dddddd", "framealpha": 1,
-                 "fancybox": False}  # fmt: skip
-
-
-@dataclass
-class Snapshots:
-    """The embeddings a training run recorded on a fixed batch (``snapshots.pt``)."""
-
-    steps: list[int]  # (S,) training step of each snapshot
-    z: torch.Tensor  # (S, n, D) float32 projector outputs
-    labels: torch.Tensor | None = None  # (n,) class of each image
-    classes: list[str] | None = None  # class names
-    lam: float | None = None  # λ of the run
-    dataset: str | None = None
-    run_id: str | None = None  # the run's id, also in its config.json
-
-
-def load_snapshots(path: str | os.PathLike) -> Snapshots:
-    """Read the ``snapshots.pt`` that :func:`lejepa_viz.train.train` writes.
-
-    Raises:
-        FileNotFoundError: when ``path`` does not exist.
-        ValueError: when ``path`` is not a lejepa-viz snapshots file or holds no snapshot.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no snapshots file at {path}: snapshots.pt is written by `lejepa-viz train` "
-            "in the run's --out folder"
-        )
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # not a torch file, or one holding other objects
-        raise ValueError(
-            f"{path} is not a lejepa-viz snapshots file (torch.load failed: {err})"
-        ) from err
-    problem = _snapshots_problem(data)
-    if problem:
-        raise ValueError(
-            f"{path} is not a lejepa-viz snapshots file: {problem}; "
-            "it is written by `lejepa-viz train` as snapshots.pt"
-        )
-    labels = data.get("labels")
-    return Snapshots(
-        steps=[int(s) for s in data["steps"]],
-        z=data["z"].float(),
-        labels=None if labels is None else torch.as_tensor(labels),
-        classes=data.get("classes"),
-        lam=data.get("lam"),
-        dataset=data.get("dataset"),
-        run_id=data.get("run_id"),
-    )
-
-
-def _snapshots_problem(data) -> str | None:
-    """What makes ``data`` unlike the dict that ``train`` saves, or None."""
-    if not isinstance(data, dict):
-        return f"it holds a {type(data).__name__}, not a dict"
-    missing = [key for key in _SNAPSHOT_KEYS if key not in data]
-    if missing:
-        return f"keys {missing} are missing"
-    z = data["z"]
-    if z is None or len(data["steps"]) == 0:
-        return "it holds no snapshots (the run stopped before recording one)"
-    if not isinstance(z, torch.Tensor) or z.ndim != 3:
-        return f"z must be a (S, n, D) tensor, got {getattr(z, 'shape', type(z).__name__)}"
-    if len(data["steps"]) != len(z):
-        return f"{len(data['steps'])} steps for {len(z)} snapshots"
-    return None
-
-
-def load_curves(
-    metrics_path: str | os.PathLike, run_id: str | None = None, *, source=None
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The SIGReg and prediction loss curves of a run's ``metrics.jsonl``.
-
-    Args:
-        metrics_path: the ``metrics.jsonl`` that :func:`lejepa_viz.train.train` writes.
-        run_id: when given, the ``run_id`` of the ``config.json`` beside ``metrics_path``
-            (when it has one) must be the same.
-        source: where ``run_id`` comes from (e.g. the snapshots file), for the error message.
-
-    Returns:
-        ``{"SIGReg": (steps, values), "prediction": (steps, values)}``, arrays of shape (L,)
-        over the L logged steps.
-
-    Raises:
-        FileNotFoundError: when ``metrics_path`` does not exist.
-        ValueError: when it holds no loss line, a line is not JSON, or the run ids differ.
-    """
-    path = Path(metrics_path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no metrics file at {path}: metrics.jsonl is written by `lejepa-viz train` "
-            "in the run's --out folder"
-        )
-    config = path.with_name("config.json")
-    if run_id is not None and config.is_file():
-        other = json.loads(config.read_text()).get("run_id")
-        if other is not None and other != run_id:
-            snapshots = f"the snapshots {source}" if source else "the snapshots"
-            raise ValueError(
-                f"{snapshots} (run {run_id}) and the metrics {path} (run {other}, says "
-                f"{config}) come from different runs; pass the metrics.jsonl of the same run "
-                "(the one beside its snapshots.pt)"
-            )
-    steps, sigreg, pred = [], [], []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if "loss" in record:
-                steps.append(float(record["step"]))
-                sigreg.append(float(record["sigreg"]))
-                pred.append(float(record["pred"]))
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise ValueError(f"{path}, line {number}: not a lejepa-viz metrics line") from err
-    if not steps:
-        raise ValueError(
-            f"{path} has no loss lines (step, loss, pred, sigreg): a run writes one every "
-            "--log-every steps"
-        )
-    steps = np.asarray(steps)
-    return {"SIGReg": (steps, np.asarray(sigreg)), "prediction": (steps, np.asarray(pred))}
+_PANEL_LEGEND = {
+    "frameon": True,
+    "facecolor": "white",
+    "edgecolor": "#dddddd",
+    "framealpha": 1,
+    "fancybox": False,
+}
 
 
 def slice_densities(u: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -320,9 +202,15 @@ class ConvergenceAnimation:
     @classmethod
     def from_snapshots(cls, snapshots: Snapshots, **kwargs) -> ConvergenceAnimation:
         """The animation of a run's :class:`Snapshots`; ``kwargs`` go to the constructor."""
-        return cls(snapshots.z, snapshots.steps, labels=snapshots.labels,
-                   classes=snapshots.classes, lam=snapshots.lam, title=snapshots.dataset,
-                   **kwargs)  # fmt: skip
+        return cls(
+            snapshots.z,
+            snapshots.steps,
+            labels=snapshots.labels,
+            classes=snapshots.classes,
+            lam=snapshots.lam,
+            title=snapshots.dataset,
+            **kwargs,
+        )
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -333,8 +221,17 @@ class ConvergenceAnimation:
         width, height = size
         self.figure = fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
         FigureCanvasAgg(fig)
-        grid = fig.add_gridspec(2, 2, left=0.06, right=0.98, bottom=0.08, top=0.89,
-                                wspace=0.2, hspace=0.38, height_ratios=(1.25, 1))  # fmt: skip
+        grid = fig.add_gridspec(
+            2,
+            2,
+            left=0.06,
+            right=0.98,
+            bottom=0.08,
+            top=0.89,
+            wspace=0.2,
+            hspace=0.38,
+            height_ratios=(1.25, 1),
+        )
         self.title_text = fig.text(0.02, 0.96, "", fontsize=11, color="#222222", va="center")
         self._moving = [self.title_text]  # the artists a frame changes, drawn in this order
         self._legends = []  # legends inside the panels, drawn over the moving artists
@@ -355,8 +252,14 @@ class ConvergenceAnimation:
         ]
 
     def _scatter_panel(self, ax) -> None:
-        ax.set(xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT), aspect="equal", anchor="W",
-               xticks=[-4, -2, 0, 2, 4], yticks=[-4, -2, 0, 2, 4])  # fmt: skip
+        ax.set(
+            xlim=(-LIMIT, LIMIT),
+            ylim=(-LIMIT, LIMIT),
+            aspect="equal",
+            anchor="W",
+            xticks=[-4, -2, 0, 2, 4],
+            yticks=[-4, -2, 0, 2, 4],
+        )
         ax.set_title("(a) a random plane; circles: 1σ, 2σ of N(0, I)")
         if self.labels is None:
             colors = "#1b6ca8"
@@ -371,8 +274,15 @@ class ConvergenceAnimation:
         self._moving += [self.scatter, *(ax.add_patch(c) for c in circles)]
         if self.classes is not None and self.labels is not None and len(self.classes) <= 20:
             handles = [Line2D([], [], ls="", marker="o", ms=4, mew=0, color=c) for c in palette]
-            ax.legend(handles, self.classes, loc="center left", bbox_to_anchor=(1.0, 0.5),
-                      handletextpad=0.1, labelspacing=0.3, borderaxespad=0.2)  # fmt: skip
+            ax.legend(
+                handles,
+                self.classes,
+                loc="center left",
+                bbox_to_anchor=(1.0, 0.5),
+                handletextpad=0.1,
+                labelspacing=0.3,
+                borderaxespad=0.2,
+            )
 
     def _histogram_panel(self, ax) -> None:
         ax.set(xlim=(-LIMIT, LIMIT), ylim=(0, 0.8), xticks=[-4, -2, 0, 2, 4])
@@ -401,8 +311,15 @@ class ConvergenceAnimation:
         noise = np.sqrt(-np.expm1(-(self.t**2)) / n)  # sd of the ECF of n Gaussian samples
         ax.fill_between(self.t, 2 * noise, color="#e6e6e6", lw=0, label=f"2 sd noise, n = {n}")
         ax.axvline(SIGREG_T_MAX, color="#bbbbbb", ls=":", lw=1)
-        ax.text(SIGREG_T_MAX + 0.04, 0.55, "SIGReg's t_max", color="#999999", fontsize=7,
-                rotation=90, va="center")  # fmt: skip
+        ax.text(
+            SIGREG_T_MAX + 0.04,
+            0.55,
+            "SIGReg's t_max",
+            color="#999999",
+            fontsize=7,
+            rotation=90,
+            va="center",
+        )
         self.gap_lines = [
             ax.plot(self.t, self.gaps[0, k], color=self._slice_color(k), lw=1.3)[0]
             for k in range(self.slices.shape[1])
@@ -415,8 +332,15 @@ class ConvergenceAnimation:
         self.cursor, self.dots = None, []
         if not self.curves:
             ax.set_axis_off()
-            ax.text(0.5, 0.5, "no loss curves", ha="center", va="center", color="#999999",
-                    transform=ax.transAxes)  # fmt: skip
+            ax.text(
+                0.5,
+                0.5,
+                "no loss curves",
+                ha="center",
+                va="center",
+                color="#999999",
+                transform=ax.transAxes,
+            )
             return
         first = min([self.steps[0]] + [x.min() for x, _ in self.curves.values()])
         last = max([self.steps[-1]] + [x.max() for x, _ in self.curves.values()])

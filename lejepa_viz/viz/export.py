@@ -1,19 +1,20 @@
 """Writing pictures: GIF (loops forever), MP4 (with imageio-ffmpeg), PNG; always atomically.
 
-Every writer renders to a temporary file beside the target and renames it into place, so an
-interrupted or failed export never leaves a half-written file (e.g. in ``eval/``).
+Every writer renders to a temporary file beside the target and renames it into place
+(:func:`lejepa_viz.runs.atomic_path`), so an interrupted or failed export never leaves a
+half-written file (e.g. in ``eval/``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+
+from ..runs import atomic_path
 
 ANIMATION_SUFFIXES = (".gif", ".mp4")
 
@@ -22,27 +23,6 @@ def figure_to_array(fig) -> np.ndarray:
     """The RGB pixels ``(H, W, 3)`` uint8 of a matplotlib figure, drawn now."""
     fig.canvas.draw()
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix); rename it to ``path`` on success.
-
-    On an exception the temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; give it a normal file's mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _frames(frames: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
@@ -98,8 +78,14 @@ def save_animation(
                     "or ask for a .gif"
                 ) from err
             even = stack[:, : stack.shape[1] // 2 * 2, : stack.shape[2] // 2 * 2]  # yuv420p
-            iio.imwrite(tmp, even, extension=".mp4", plugin="FFMPEG", fps=1000 / duration_ms,
-                        macro_block_size=1)  # fmt: skip
+            iio.imwrite(
+                tmp,
+                even,
+                extension=".mp4",
+                plugin="FFMPEG",
+                fps=1000 / duration_ms,
+                macro_block_size=1,
+            )
     return path
 
 

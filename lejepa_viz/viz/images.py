@@ -1,8 +1,8 @@
 """Image input for the patch-feature pictures: bundled photos, image files or image folders.
 
 :func:`load_images` turns what a user points at (nothing, files, folders) into names and one
-``(N, 3, S, S)`` uint8 tensor, decoded exactly as :mod:`lejepa_viz.data.datasets` decodes
-image folders (shorter side resized, center-cropped, EXIF orientation applied). Unlike a
+``(N, 3, S, S)`` uint8 tensor, decoded exactly as :mod:`lejepa_viz.data.decode` decodes
+the datasets' image folders (shorter side resized, center-cropped, EXIF orientation applied). Unlike a
 training folder, where a stray greyscale image is simply converted, an image given here to be
 *looked at* must be 8-bit colour: greyscale, transparent and 16-bit images are refused with a
 message that says how to convert them, so no map is silently drawn from a picture that is not
@@ -13,7 +13,6 @@ channel is fully opaque are converted to RGB silently: nothing is lost.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 from PIL import Image
 
 from .._checks import integer_at_least
-from ..data.datasets import IMAGE_EXTENSIONS, _decode, load_dataset
+from ..data import IMAGE_EXTENSIONS, decode_image, find_images, load_dataset
 
 PathLike = str | os.PathLike
 _TO_RGB = 'PIL.Image.open(f).convert("RGB").save(...)'
@@ -60,16 +59,14 @@ def image_files(source: PathLike | Sequence[PathLike]) -> list[tuple[Path, str]]
         if path.is_file():
             found.append((path, path.stem))
         elif path.is_dir():
-            files = [p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS]
-            files = [p for p in files if not _hidden(p.relative_to(path)) and p.is_file()]
+            files = find_images(path)
             if not files:
                 exts = " ".join(sorted(IMAGE_EXTENSIONS))
                 raise ValueError(
                     f"no images found in folder {path} (searched recursively for {exts}, any "
                     "case); put image files there or pass the files themselves"
                 )
-            for p in sorted(files, key=lambda p: _natural(p.relative_to(path))):
-                found.append((p, "_".join(p.relative_to(path).with_suffix("").parts)))
+            found += [(p, "_".join(p.relative_to(path).with_suffix("").parts)) for p in files]
         else:
             raise FileNotFoundError(
                 f"image path {path} does not exist; pass image files or a folder of images"
@@ -99,20 +96,14 @@ def read_image(path: PathLike, size: int = 224) -> np.ndarray:
     try:
         with Image.open(path) as im:
             problem = _colour_problem(im)
-    except Exception as err:  # not an image, truncated header, ...
+            if not problem:  # decoded from the same open file, as the datasets decode
+                return decode_image(im, size)
+    except Exception as err:  # not an image, truncated, a decompression bomb, ...
         raise ValueError(
             f"cannot read image file {path} ({type(err).__name__}: {err}); re-save it in a "
             "common format (JPEG, PNG) or leave it out"
         ) from err
-    if problem:
-        raise ValueError(f"image file {path}: {problem}")
-    result = _decode(path, size)  # the same decoding as the datasets' image folders
-    if isinstance(result, Exception):
-        raise ValueError(
-            f"cannot decode image file {path} ({type(result).__name__}: {result}); re-save it "
-            "in a common format (JPEG, PNG) or leave it out"
-        ) from result
-    return result
+    raise ValueError(f"image file {path}: {problem}")
 
 
 def load_images(
@@ -170,13 +161,3 @@ def _colour_problem(im: Image.Image) -> str | None:
                 f"background first, e.g. {_TO_RGB} (which drops the alpha channel)"
             )
     return None
-
-
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
-
-
-def _natural(relative: Path) -> list:
-    """Sort key: digit runs compare as numbers (``frame2`` < ``frame10``)."""
-    parts = re.split(r"(\d+)", relative.as_posix().lower())
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts]

@@ -24,141 +24,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import timm
 import torch
 import torch.nn.functional as F
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.models.vision_transformer import VisionTransformer
 from tqdm.auto import tqdm
 
 from .._checks import integer_at_least
-from ..model import Encoder, create_backbone, load_encoder
+from ..distributed import resolve_device
+from ..model import VIT_HINT, Encoder, load_patch_encoder
 from .export import save_png
 from .images import load_images
 
-WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
-_VIT_HINT = "a timm VisionTransformer such as vit_small_patch16_224 or vit_small_patch14_dinov2"
 
-
-def load_patch_encoder(
-    checkpoint: str | os.PathLike | None = None,
-    backbone: str | None = None,
-    weights: str | os.PathLike | None = None,
-    image_size: int | None = None,
+def picture_encoder(
+    encoder: Encoder | None,
+    checkpoint: str | os.PathLike | None,
+    backbone: str | None,
+    weights: str | os.PathLike | None,
+    model_size: int | None,
+    size: int,
+    device: str,
 ) -> Encoder:
-    """The ViT encoder whose patch tokens the maps show, in eval mode on the CPU.
-
-    Args:
-        checkpoint: a ``lejepa-viz train`` checkpoint (then leave ``backbone`` out).
-        backbone: a timm ViT name; alone it means timm's pretrained weights, which are
-            downloaded from the Hugging Face Hub (a network is needed).
-        weights: with ``backbone``: a local weights file for that architecture, a ``.pt`` /
-            ``.pth`` / ``.bin`` state dict (possibly nested under ``"state_dict"`` or
-            ``"model"``, DDP ``module.`` prefixes allowed) or a ``.safetensors`` file. Original
-            DINOv2 / CLIP layouts are converted by timm's ViT checkpoint filter.
-        image_size: input resolution. Default: 224 for a backbone, the training resolution
-            for a checkpoint; a checkpoint given another size gets its position embeddings
-            resampled (bicubic), the way DINOv2 maps are drawn above the training resolution.
-
-    Raises:
-        ValueError: not exactly one of ``checkpoint`` / ``backbone``; ``weights`` without
-            ``backbone``; a model that is not a ViT; an unreadable or mismatched weights file.
-        FileNotFoundError: ``checkpoint`` or ``weights`` does not exist.
-        ConnectionError: timm's pretrained weights could not be downloaded.
-
-    Example:
-        >>> load_patch_encoder(backbone="resnet18")
-        Traceback (most recent call last):
-        ...
-        ValueError: patch maps need a ViT backbone (a timm VisionTransformer such as ...
-    """
-    if (checkpoint is None) == (backbone is None):
-        raise ValueError(
-            "give exactly one of checkpoint (a lejepa-viz train checkpoint, --checkpoint FILE) "
-            f"or backbone (a timm ViT name, --backbone NAME); got checkpoint={checkpoint!r}, "
-            f"backbone={backbone!r}"
-        )
-    if image_size is not None:
-        integer_at_least(image_size, 1, "image_size")
-    if checkpoint is not None:
-        if weights is not None:
-            raise ValueError("weights goes with backbone; a checkpoint holds its own weights")
-        path = Path(checkpoint).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"checkpoint {path} does not exist")
-        encoder = load_encoder(str(path))
-        if not encoder.is_vit:
-            name = encoder.config["backbone"]
-            raise ValueError(f"patch maps need a ViT backbone ({_VIT_HINT}); checkpoint {path} "
-                             f"holds a {name!r}, which has no patch tokens")  # fmt: skip
-        if image_size is not None and image_size != encoder.config["image_size"]:
-            encoder.backbone.set_input_size(img_size=image_size)  # resamples the pos. embedding
-            encoder.config["image_size"] = image_size
-        return encoder.eval()
-
-    size = 224 if image_size is None else image_size
-    if not timm.is_model(backbone):
-        raise ValueError(f"backbone {backbone!r} is not a timm model; list ViTs with "
-                         "timm.list_models('vit_*')")  # fmt: skip
-    with torch.device("meta"):  # what the architecture is, without allocating or downloading
-        arch = create_backbone(backbone, 3, size)
-    if not isinstance(arch, VisionTransformer):
-        raise ValueError(f"patch maps need a ViT backbone ({_VIT_HINT}); {backbone!r} is a "
-                         f"{type(arch).__name__}, which has no patch tokens")  # fmt: skip
-    cfg = timm.get_pretrained_cfg(backbone)
-    mean = cfg.mean if cfg else IMAGENET_DEFAULT_MEAN
-    std = cfg.std if cfg else IMAGENET_DEFAULT_STD
-    if weights is not None:
-        encoder = Encoder(backbone, 3, size, mean, std)
-        _load_weights(encoder.backbone, Path(weights).expanduser(), backbone)
-        return encoder.eval()
-    if not (cfg and cfg.has_weights):
-        raise ValueError(f"timm has no pretrained weights for {backbone!r}; pass weights=FILE "
-                         "(--weights FILE) or checkpoint=FILE (--checkpoint FILE)")  # fmt: skip
-    try:
-        encoder = Encoder(backbone, 3, size, mean, std, pretrained=True)
-    except Exception as err:  # huggingface_hub / urllib errors when offline, of many types
-        raise ConnectionError(
-            f"could not get timm's pretrained weights for {backbone!r} ({type(err).__name__}: "
-            f"{err}). Downloading them needs a network connection to the Hugging Face Hub. "
-            "Without one, pass a local weights file for this architecture, weights=FILE "
-            "(--weights FILE: a .pt/.pth state dict or .safetensors), or a lejepa-viz "
-            "checkpoint, checkpoint=FILE (--checkpoint FILE). HF_HUB_OFFLINE=1 makes an "
-            "offline attempt fail at once instead of retrying."
-        ) from err
-    return encoder.eval()
-
-
-def _load_weights(model: VisionTransformer, path: Path, name: str) -> None:
-    """Load a local state dict file into the timm ViT ``model`` (architecture ``name``)."""
-    from timm.models import load_state_dict
-    from timm.models.vision_transformer import checkpoint_filter_fn
-
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist")
-    if path.suffix.lower() not in WEIGHT_SUFFIXES:
-        raise ValueError(f"weights file {path} must end in {' '.join(WEIGHT_SUFFIXES)}")
-    try:  # unpacks "state_dict" / "model" nesting, strips DDP "module." prefixes
-        state = load_state_dict(str(path), use_ema=False)
-    except Exception as err:
-        raise ValueError(f"cannot read weights file {path} ({type(err).__name__}: {err})") from err
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"weights file {path} does not hold a state dict of tensors")
-    if any(k.startswith("encoder.backbone.") for k in state):
-        raise ValueError(f"{path} is a lejepa-viz checkpoint: pass it as checkpoint=FILE "
-                         "(--checkpoint FILE), not as weights")  # fmt: skip
-    try:  # converts original DINOv2 / CLIP layouts, resamples position embeddings
-        state = checkpoint_filter_fn(state, model)
-        state = {k: v for k, v in state.items() if not k.startswith("head.")}  # no classifier
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except Exception as err:  # shape mismatches
-        raise ValueError(f"weights file {path} does not fit {name!r}: {err}") from err
-    if missing or unexpected:
-        raise ValueError(
-            f"weights file {path} does not fit {name!r}: missing keys {missing[:5]}, unexpected "
-            f"keys {unexpected[:5]} (of {len(missing)} and {len(unexpected)}); is it a state "
-            f"dict for {name}?"
-        )
+    """The encoder a picture asks for, on ``device``: ``encoder`` itself, or the one that
+    :func:`~lejepa_viz.model.load_patch_encoder` loads at ``model_size`` (default: the
+    picture's ``size`` for a timm backbone, the training resolution for a checkpoint)."""
+    if encoder is None:
+        if model_size is None and backbone is not None:
+            model_size = size
+        encoder = load_patch_encoder(checkpoint, backbone, weights, model_size)
+    return encoder.to(resolve_device(device))
 
 
 def patch_tokens(encoder: Encoder, images: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
@@ -181,14 +74,18 @@ def patch_tokens(encoder: Encoder, images: torch.Tensor, batch_size: int = 16) -
         shape = tuple(getattr(images, "shape", ()))
         raise ValueError(f"images must be a non-empty tensor (N, C, H, W), got shape {shape}")
     if images.shape[1] != encoder.config["in_chans"]:
-        raise ValueError(f"images must have {encoder.config['in_chans']} channels, got shape "
-                         f"{tuple(images.shape)}")  # fmt: skip
+        raise ValueError(
+            f"images must have {encoder.config['in_chans']} channels, got shape "
+            f"{tuple(images.shape)}"
+        )
     if images.dtype != torch.uint8 and (images.min() < 0 or images.max() > 1):
-        raise ValueError(f"float images must lie in [0, 1], got values in "
-                         f"[{images.min().item():.3g}, {images.max().item():.3g}]")  # fmt: skip
+        raise ValueError(
+            f"float images must lie in [0, 1], got values in "
+            f"[{images.min().item():.3g}, {images.max().item():.3g}]"
+        )
     if not encoder.is_vit:
         name = encoder.config["backbone"]
-        raise ValueError(f"patch maps need a ViT backbone ({_VIT_HINT}); {name!r} is not one")
+        raise ValueError(f"patch maps need a ViT backbone ({VIT_HINT}); {name!r} is not one")
     embed = encoder.backbone.patch_embed
     (h, w), in_size = embed.grid_size, tuple(embed.img_size)
     device = next(encoder.parameters()).device
@@ -278,8 +175,10 @@ def fit_pca_maps(
     N, h, w, dim = tokens.shape
     integer_at_least(n_components, 1, "n_components")
     if n_components > min(N * h * w - 1, dim):
-        raise ValueError(f"n_components must be at most min(patches - 1, F) = "
-                         f"{min(N * h * w - 1, dim)}, got {n_components}")  # fmt: skip
+        raise ValueError(
+            f"n_components must be at most min(patches - 1, F) = "
+            f"{min(N * h * w - 1, dim)}, got {n_components}"
+        )
     flat = tokens.reshape(-1, dim)  # (N·h·w, F): every patch of every image
     # with a foreground, only PC1 of all patches is used (the mask); the colours come after
     pca = PCA(n_components=1 if foreground else n_components, random_state=0).fit(flat)
@@ -290,13 +189,19 @@ def fit_pca_maps(
     if foreground:
         mask = pc1 > threshold
         if mask.sum() <= n_components:
-            raise ValueError(f"threshold={threshold} leaves {int(mask.sum())} foreground patches; "
-                             f"the foreground PCA needs more than {n_components}: lower it")  # fmt: skip
+            raise ValueError(
+                f"threshold={threshold} leaves {int(mask.sum())} foreground patches; "
+                f"the foreground PCA needs more than {n_components}: lower it"
+            )
         fg = PCA(n_components=n_components, random_state=0).fit(flat[mask])
         proj, ratio = fg.transform(flat), fg.explained_variance_ratio_
         mask = mask.reshape(N, h, w)
-    return PCAMaps(proj.reshape(N, h, w, n_components).astype(np.float32),
-                   pc1.reshape(N, h, w).astype(np.float32), mask, ratio.astype(np.float32))  # fmt: skip
+    return PCAMaps(
+        proj.reshape(N, h, w, n_components).astype(np.float32),
+        pc1.reshape(N, h, w).astype(np.float32),
+        mask,
+        ratio.astype(np.float32),
+    )
 
 
 def to_rgb(maps: PCAMaps, size: int) -> np.ndarray:
@@ -325,6 +230,23 @@ def to_rgb(maps: PCAMaps, size: int) -> np.ndarray:
     return (up.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
+def montage(images: torch.Tensor | np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Images above their maps: ``(N, 3, S, S)`` uint8 and ``(N, S, S, 3)`` -> ``(2S, N·S, 3)``.
+
+    Example:
+        >>> montage(np.zeros((2, 3, 4, 4), np.uint8), np.ones((2, 4, 4, 3), np.uint8)).shape
+        (8, 8, 3)
+    """
+    pixels = np.asarray(images).transpose(0, 2, 3, 1)
+    rgb = np.asarray(rgb)
+    if pixels.shape != rgb.shape:
+        raise ValueError(
+            f"images (N, 3, S, S) and rgb (N, S, S, 3) must match, got "
+            f"{tuple(np.shape(images))} and {rgb.shape}"
+        )
+    return np.concatenate([np.concatenate(list(pixels), 1), np.concatenate(list(rgb), 1)], 0)
+
+
 def save_pairs(
     names: Sequence[str],
     images: torch.Tensor | np.ndarray,
@@ -348,19 +270,28 @@ def save_pairs(
         >>> paths[0].name
         'a_b.png'
     """
-    pixels = images.permute(0, 2, 3, 1).cpu().numpy() if isinstance(images, torch.Tensor) \
-        else np.asarray(images).transpose(0, 2, 3, 1)  # fmt: skip
+    pixels = (
+        images.permute(0, 2, 3, 1).cpu().numpy()
+        if isinstance(images, torch.Tensor)
+        else np.asarray(images).transpose(0, 2, 3, 1)
+    )
     if pixels.shape != np.shape(rgb) or len(names) != len(pixels):
-        raise ValueError(f"need N names, images (N, 3, S, S) and rgb (N, S, S, 3) of one N and "
-                         f"S, got {len(names)} names, {tuple(images.shape)} and "
-                         f"{np.shape(rgb)}")  # fmt: skip
-    stems = ["".join(c if c.isalnum() or c in "-_." else "_" for c in n).strip(".") or "image"
-             for n in names]  # fmt: skip
+        raise ValueError(
+            f"need N names, images (N, 3, S, S) and rgb (N, S, S, 3) of one N and "
+            f"S, got {len(names)} names, {tuple(images.shape)} and "
+            f"{np.shape(rgb)}"
+        )
+    stems = [
+        "".join(c if c.isalnum() or c in "-_." else "_" for c in n).strip(".") or "image"
+        for n in names
+    ]
     if len(set(stems)) != len(stems):
         raise ValueError(f"names must give distinct file names, got {list(names)}")
     out_dir = Path(out_dir)
-    return [save_png(np.concatenate([img, m], axis=1), out_dir / f"{stem}.png")
-            for stem, img, m in zip(stems, pixels, rgb, strict=True)]  # fmt: skip
+    return [
+        save_png(np.concatenate([img, m], axis=1), out_dir / f"{stem}.png")
+        for stem, img, m in zip(stems, pixels, rgb, strict=True)
+    ]
 
 
 def pca_maps(
@@ -369,6 +300,7 @@ def pca_maps(
     checkpoint: str | os.PathLike | None = None,
     backbone: str | None = None,
     weights: str | os.PathLike | None = None,
+    encoder: Encoder | None = None,
     out_dir: str | os.PathLike,
     size: int = 224,
     foreground: bool = False,
@@ -385,7 +317,9 @@ def pca_maps(
     Args:
         source: images (see :func:`~lejepa_viz.viz.images.load_images`); None: the bundled
             photos.
-        checkpoint, backbone, weights: the encoder (see :func:`load_patch_encoder`).
+        checkpoint, backbone, weights: the encoder (see
+            :func:`~lejepa_viz.model.load_patch_encoder`).
+        encoder: a ViT encoder already loaded, instead of those three.
         out_dir: where the PNGs go.
         size: side of the images and maps in pixels.
         foreground: black background, colours refitted on the foreground (DINOv2 recipe).
@@ -398,12 +332,8 @@ def pca_maps(
     Returns:
         The paths written, one per image.
     """
-    from ..train import resolve_device
-
     names, images = load_images(source, size)
-    if model_size is None and backbone is not None:
-        model_size = size
-    encoder = load_patch_encoder(checkpoint, backbone, weights, model_size)
-    tokens = patch_tokens(encoder.to(resolve_device(device)), images, batch_size)
+    encoder = picture_encoder(encoder, checkpoint, backbone, weights, model_size, size, device)
+    tokens = patch_tokens(encoder, images, batch_size)
     maps = fit_pca_maps(tokens, foreground=foreground, threshold=threshold)
     return save_pairs(names, images, to_rgb(maps, size), out_dir)

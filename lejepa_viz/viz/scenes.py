@@ -24,21 +24,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data import load_dataset
+from ..model import Encoder
 from .pca import fit_pca_maps, patch_tokens
 
-SHAPES = ("disc", "square", "triangle", "ellipse")
+SCENE_SHAPES = ("disc", "square", "triangle", "ellipse")
 
 
 @lru_cache(maxsize=2)
 def _photos(size: int = 224) -> torch.Tensor:
     """The bundled photos, (P, 3, size, size) uint8 (loaded once)."""
-    from ..data import load_dataset
-
     return load_dataset("photos", image_size=size).images
 
 
-def _shape_mask(shape: str, size: int, cx: float, cy: float, r: float, angle: float,
-                aspect: float) -> np.ndarray:  # fmt: skip
+def _shape_mask(
+    shape: str, size: int, cx: float, cy: float, r: float, angle: float, aspect: float
+) -> np.ndarray:
     """Bool (size, size): pixel centres inside the shape (centre (cx, cy), size r, rotated)."""
     yy, xx = np.mgrid[0:size, 0:size] + 0.5
     c, s = math.cos(angle), math.sin(angle)
@@ -58,19 +59,21 @@ def _shape_mask(shape: str, size: int, cx: float, cy: float, r: float, angle: fl
             a = math.pi / 2 + 2 * math.pi * k / 3  # outward normal of edge k
             inside &= u * math.cos(a) + v * math.sin(a) <= R / 2
         return inside
-    raise ValueError(f"shape must be one of {SHAPES}, got {shape!r}")
+    raise ValueError(f"shape must be one of {SCENE_SHAPES}, got {shape!r}")
 
 
-def _texture(photo: torch.Tensor, rng: np.random.Generator, size: int,
-             scale: tuple[float, float]) -> torch.Tensor:  # fmt: skip
+def _texture(
+    photo: torch.Tensor, rng: np.random.Generator, size: int, scale: tuple[float, float]
+) -> torch.Tensor:
     """A random square crop of ``photo`` (3, S, S) covering ``scale`` of its side, resized to
     ``size`` (antialiased bilinear), as uint8 (3, size, size)."""
     S = photo.shape[-1]
     side = max(2, round(S * rng.uniform(*scale)))
     top, left = rng.integers(0, S - side + 1, size=2)
     crop = photo[:, top : top + side, left : left + side].float()[None]
-    out = F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True,
-                        align_corners=False)  # fmt: skip
+    out = F.interpolate(
+        crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
     return out[0].round_().clamp_(0, 255).to(torch.uint8)
 
 
@@ -80,7 +83,7 @@ def make_scenes(
     seed: int = 0,
     *,
     num_shapes: int = 1,
-    shapes: tuple[str, ...] = SHAPES,
+    shapes: tuple[str, ...] = SCENE_SHAPES,
     radius: tuple[float, float] = (0.18, 0.32),
     crop: tuple[float, float] = (0.25, 0.6),
     background_crop: tuple[float, float] | None = None,
@@ -101,7 +104,7 @@ def make_scenes(
         size: side in pixels.
         seed: everything random derives from it.
         num_shapes: shapes per scene (one object texture for all of them).
-        shapes: which shapes to draw from (``SHAPES``).
+        shapes: which shapes to draw from (:data:`SCENE_SHAPES`).
         radius: range of the shape size (disc radius) as a fraction of ``size``.
         crop: range of the texture crops' side as a fraction of the photo's side.
         background_crop: the same for the background only (default: ``crop``); a smaller
@@ -116,8 +119,8 @@ def make_scenes(
         raise ValueError(
             f"need n >= 0, size >= 4 and num_shapes >= 1, got {n}, {size}, {num_shapes}"
         )
-    if not shapes or any(s not in SHAPES for s in shapes):
-        raise ValueError(f"shapes must be a non-empty subset of {SHAPES}, got {shapes}")
+    if not shapes or any(s not in SCENE_SHAPES for s in shapes):
+        raise ValueError(f"shapes must be a non-empty subset of {SCENE_SHAPES}, got {shapes}")
     photos = _photos() if photos is None else photos
     if photos.ndim != 4 or photos.shape[1] != 3 or photos.dtype != torch.uint8 or len(photos) < 2:
         raise ValueError(f"photos must be uint8 (P>=2, 3, S, S), got {tuple(photos.shape)}")
@@ -155,8 +158,10 @@ def mask_iou(pred: torch.Tensor, truth: torch.Tensor) -> float | torch.Tensor:
         0.3333333432674408
     """
     if pred.shape != truth.shape or pred.ndim < 2:
-        raise ValueError(f"pred and truth must be masks of one shape (*, H, W), got "
-                         f"{tuple(pred.shape)} and {tuple(truth.shape)}")  # fmt: skip
+        raise ValueError(
+            f"pred and truth must be masks of one shape (*, H, W), got "
+            f"{tuple(pred.shape)} and {tuple(truth.shape)}"
+        )
     pred, truth = pred.bool(), truth.bool()
     inter = (pred & truth).flatten(-2).sum(-1).float()
     union = (pred | truth).flatten(-2).sum(-1).float()
@@ -182,8 +187,11 @@ def first_component_maps(tokens: torch.Tensor, per_image: bool = False) -> torch
     """
     if tokens.ndim != 4:
         raise ValueError(f"tokens must have shape (N, h, w, F), got {tuple(tokens.shape)}")
-    fits = [fit_pca_maps(t, n_components=1) for t in tokens.split(1)] if per_image else [
-        fit_pca_maps(tokens, n_components=1)]  # fmt: skip
+    fits = (
+        [fit_pca_maps(t, n_components=1) for t in tokens.split(1)]
+        if per_image
+        else [fit_pca_maps(tokens, n_components=1)]
+    )
     return torch.from_numpy(np.concatenate([f.pc1 for f in fits]))
 
 
@@ -194,14 +202,17 @@ def first_component_score(
     ``masks``. See :func:`first_component_iou`. The oracle flips the one joint sign
     (``per_image=False``) or each image's sign (``per_image=True``), whichever scores higher."""
     if masks.ndim != 3 or tokens.ndim != 4 or len(masks) != len(tokens):
-        raise ValueError(f"need tokens (N, h, w, F) and masks (N, H, W), got "
-                         f"{tuple(tokens.shape)} and {tuple(masks.shape)}")  # fmt: skip
+        raise ValueError(
+            f"need tokens (N, h, w, F) and masks (N, H, W), got "
+            f"{tuple(tokens.shape)} and {tuple(masks.shape)}"
+        )
     maps = first_component_maps(tokens, per_image)
     truth = masks.bool().cpu()
 
     def score(m: torch.Tensor) -> torch.Tensor:
-        pred = F.interpolate((m > threshold).float()[:, None], size=truth.shape[-2:],
-                             mode="nearest")[:, 0].bool()  # fmt: skip
+        pred = F.interpolate(
+            (m > threshold).float()[:, None], size=truth.shape[-2:], mode="nearest"
+        )[:, 0].bool()
         return mask_iou(pred, truth)
 
     ious, flipped = score(maps), score(-maps)
@@ -237,13 +248,13 @@ def scene_iou(encoder, num_scenes: int = 96, size: int = 64, seed: int = 12345) 
         ``encoder``, of the same architecture at random initialisation (seed 0), and of the raw
         pixels of each patch. ``encoder`` is a ViT :class:`~lejepa_viz.model.Encoder`.
     """
-    from ..model import Encoder
-
     images, masks = make_scenes(num_scenes, size=size, seed=seed)
     torch.manual_seed(0)
     random = Encoder(**encoder.config).eval()
-    scores = {name: first_component_score(patch_tokens(enc, images), masks)
-              for name, enc in (("trained", encoder), ("random", random))}  # fmt: skip
+    scores = {
+        name: first_component_score(patch_tokens(enc, images), masks)
+        for name, enc in (("trained", encoder), ("random", random))
+    }
     p = encoder.backbone.patch_embed.patch_size[0] * size // encoder.config["image_size"]
     h = size // p  # raw pixels on the same patch grid as the encoder at this size
     pixels = images.float().unfold(2, p, p).unfold(3, p, p)  # (N, 3, h, w, p, p)

@@ -19,57 +19,13 @@ import torch
 from PIL import Image
 
 from .._checks import integer_at_least, positive
-from ..data.datasets import _square_rgb, photo_original
+from ..data import photo_original, read_video
 from ..model import Encoder
 from .export import animation_path, save_animation
 from .images import image_files, load_images
-from .pca import fit_pca_maps, load_patch_encoder, patch_tokens
+from .pca import fit_pca_maps, patch_tokens, picture_encoder
 
 DEFAULT_PHOTO = "astronaut"  # 512 x 512, the sharpest bundled photo: a 2x zoom stays sharp
-
-
-def read_video(
-    path: str | os.PathLike, max_frames: int | None = None, size: int = 224, every: int = 1
-) -> torch.Tensor:
-    """Frames of a video file as ``(F, 3, size, size)`` uint8 (shorter side resized to
-    ``size``, center-cropped), through imageio's FFMPEG plugin (imageio-ffmpeg).
-
-    Args:
-        path: any video ffmpeg reads (mp4, mov, webm, avi, gif, ...).
-        max_frames: stop after this many frames (None: all).
-        size: side of the square frames.
-        every: keep every ``every``-th frame (2 halves the frame rate).
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: the file cannot be decoded or holds no frames.
-    """
-    import imageio.v3 as iio
-
-    integer_at_least(size, 1, "size")
-    integer_at_least(every, 1, "every")
-    if max_frames is not None:
-        integer_at_least(max_frames, 1, "max_frames")
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"video file {path} does not exist")
-    frames = []
-    try:
-        reader = iio.imiter(path, plugin="FFMPEG")
-        try:
-            for i, frame in enumerate(reader):  # (H, W, 3) uint8
-                if i % every == 0:
-                    frames.append(_square_rgb(Image.fromarray(frame), size))
-                if max_frames is not None and len(frames) >= max_frames:
-                    break
-        finally:
-            reader.close()  # stops the ffmpeg process when we leave early
-    except Exception as err:
-        raise ValueError(f"cannot read video file {path} ({type(err).__name__}: {err}); is "
-                         "it a video ffmpeg can decode?") from err  # fmt: skip
-    if not frames:
-        raise ValueError(f"video file {path} holds no frames")
-    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
 
 
 def read_frames(
@@ -153,7 +109,7 @@ def patch_video(
 
     Args:
         frames: ``(F, 3, H, W)`` uint8 frames.
-        encoder: a ViT encoder (:func:`~lejepa_viz.viz.pca.load_patch_encoder`); frames of
+        encoder: a ViT encoder (:func:`~lejepa_viz.model.load_patch_encoder`); frames of
             another size are resized to its input.
         threshold: patches at or below it (in standard deviations of the first component over
             all frames' patches) are black; 0 = the mean.
@@ -173,8 +129,10 @@ def patch_video(
     import matplotlib
 
     if not isinstance(frames, torch.Tensor) or frames.dtype != torch.uint8 or frames.ndim != 4:
-        raise ValueError("frames must be uint8 of shape (F, 3, H, W), got "
-                         f"{getattr(frames, 'dtype', type(frames))} {tuple(frames.shape)}")  # fmt: skip
+        raise ValueError(
+            "frames must be uint8 of shape (F, 3, H, W), got "
+            f"{getattr(frames, 'dtype', type(frames))} {tuple(frames.shape)}"
+        )
     tokens = patch_tokens(encoder, frames, batch_size)  # (F, h, w, C)
     pc1 = fit_pca_maps(tokens, n_components=1).pc1  # (F, h, w), joint PCA, object positive
     heat = np.clip(pc1 - threshold, 0, None)
@@ -195,6 +153,7 @@ def video_gif(
     checkpoint: str | os.PathLike | None = None,
     backbone: str | None = None,
     weights: str | os.PathLike | None = None,
+    encoder: Encoder | None = None,
     out: str | os.PathLike,
     num_frames: int = 60,
     size: int = 224,
@@ -211,7 +170,8 @@ def video_gif(
         video: a video file; its first ``num_frames`` frames are used.
         frames: a folder of frame images (the first ``num_frames``, natural order).
         checkpoint, backbone, weights: the encoder (see
-            :func:`~lejepa_viz.viz.pca.load_patch_encoder`).
+            :func:`~lejepa_viz.model.load_patch_encoder`).
+        encoder: a ViT encoder already loaded, instead of those three.
         out: ``.gif`` (loops forever) or ``.mp4``, written atomically.
         num_frames: at most this many frames; without ``video`` and ``frames`` a camera path
             of this many frames across the astronaut photo (:func:`camera_path`).
@@ -225,8 +185,6 @@ def video_gif(
     Returns:
         ``out``.
     """
-    from ..train import resolve_device
-
     integer_at_least(num_frames, 1, "num_frames")
     out = animation_path(out)  # a wrong suffix fails before any work
     if video is not None and frames is not None:
@@ -237,8 +195,5 @@ def video_gif(
         clip = read_frames(frames, size, max_frames=num_frames)
     else:
         clip = camera_path(DEFAULT_PHOTO, num_frames=num_frames, size=size)
-    if model_size is None and backbone is not None:
-        model_size = size
-    encoder = load_patch_encoder(checkpoint, backbone, weights, model_size)
-    encoder = encoder.to(resolve_device(device))
+    encoder = picture_encoder(encoder, checkpoint, backbone, weights, model_size, size, device)
     return save_animation(patch_video(clip, encoder, threshold=threshold), out, duration_ms)

@@ -1,4 +1,4 @@
-"""Comparing the univariate statistics: null distributions, power, cost and gradient flows.
+"""Simulations of the univariate statistics: null distributions, power and cost.
 
 Every statistic of :mod:`lejepa_viz.univariate` maps samples ``(*, N, K)`` to ``(*, K)``, so a
 Monte Carlo study is one call on ``K = reps`` columns. Here are the pieces that the notebook
@@ -6,8 +6,8 @@ Monte Carlo study is one call on ``K = reps`` columns. Here are the pieces that 
 from the null N(0, 1) and from shape, location and scale alternatives (:func:`draw`), the
 simulated null distribution and its critical value, rejection rates and power curves
 calibrated by simulation (:func:`power_curves`), the time of one call (:func:`time_per_call`),
-and a 1-D gradient flow that shows whether a statistic's gradient moves a sample towards
-N(0, 1) (:func:`gradient_flow`, judged by :func:`normal_w1`).
+and the distance of a sample to N(0, 1) that judges gradient flows (:func:`normal_w1`; the
+flows themselves are :func:`lejepa_viz.toys.descent.statistic_flow`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ import math
 import statistics as _stats
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from ._checks import as_samples, integer_at_least, positive
-from .univariate import (
+from .._checks import as_samples, integer_at_least
+from ..univariate import (
     anderson_darling,
     cramer_von_mises,
     entropy,
@@ -75,7 +74,7 @@ def draw(
     ``"student_t5"`` (Student t with 5 degrees of freedom over sqrt(5/3), heavy tails),
     ``"laplace"`` (over sqrt(2)) and ``"uniform"`` (on [-sqrt(3), sqrt(3)], light tails).
     ``"location"`` is N(0.25, 1), ``"scale"`` is N(0, 1.25²), and ``"bimodal"`` is the
-    equal mixture of N(-1.5, 0.3²) and N(1.5, 0.3²) (a start for :func:`gradient_flow`).
+    equal mixture of N(-1.5, 0.3²) and N(1.5, 0.3²) (a start for a gradient flow).
     Drawn on the CPU from a generator seeded by ``seed``, so the same on every machine.
 
     Example:
@@ -298,64 +297,3 @@ def normal_w1(x: torch.Tensor) -> torch.Tensor:
     p = (torch.arange(n, dtype=torch.float64, device=x.device) + 0.5) / n
     q = (math.sqrt(2) * torch.special.erfinv(2 * p - 1)).to(x.dtype)  # Φ⁻¹(p), (N,)
     return (x.sort(dim=-2).values - q[:, None]).abs().mean(-2)
-
-
-@dataclass
-class GradientFlow:
-    """What :func:`gradient_flow` records: the W1 distance to N(0, 1) over the steps."""
-
-    steps: list[int] = field(default_factory=list)
-    w1: list[list[float]] = field(default_factory=list)  # per recorded step, one per column
-    final: torch.Tensor | None = None  # (N, K), the sample after the last step
-    finite: bool = True  # every loss and gradient stayed finite
-
-
-def gradient_flow(
-    statistic: Statistic,
-    x: torch.Tensor,
-    steps: int = 200,
-    lr: float = 0.05,
-    every: int = 10,
-) -> GradientFlow:
-    """Move the points of ``x`` ``(N, K)`` down the gradient of ``statistic(x).sum()`` with
-    Adam, and record how far each column is from N(0, 1) (:func:`normal_w1`).
-
-    A statistic whose gradient is useful for training brings the W1 distance near that of
-    a fresh N(0, 1) sample of the same size; one that is blind to something (location,
-    scale, shape) stops with that part unchanged; one whose gradient vanishes or blows up
-    stalls or diverges (``finite`` is then False and the flow stops).
-
-    Args:
-        x: starting samples, shape ``(N, K)``; not modified.
-        steps: Adam steps.
-        lr: Adam learning rate.
-        every: record every ``every`` steps (and the last).
-
-    Example:
-        >>> flow = gradient_flow(STATISTICS["VCReg"], 3 + draw("normal", 200, 1), steps=200)
-        >>> flow.w1[-1][0] < flow.w1[0][0] / 5
-        True
-    """
-    if not isinstance(x, torch.Tensor) or x.ndim != 2:
-        raise ValueError(f"x must be a tensor of shape (N, K), got {getattr(x, 'shape', x)!r}")
-    steps = integer_at_least(steps, 1, "steps")
-    every = integer_at_least(every, 1, "every")
-    lr = positive(lr, "lr")
-    points = as_samples(x).detach().clone().requires_grad_(True)
-    opt = torch.optim.Adam([points], lr=lr)
-    flow = GradientFlow()
-    for step in range(steps + 1):
-        if step % every == 0 or step == steps:
-            flow.steps.append(step)
-            flow.w1.append(normal_w1(points.detach()).tolist())
-        if step == steps:
-            break
-        loss = statistic(points).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if not (torch.isfinite(loss) and torch.isfinite(points.grad).all()):
-            flow.finite = False
-            break
-        opt.step()
-    flow.final = points.detach()
-    return flow

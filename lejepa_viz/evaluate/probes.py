@@ -1,10 +1,9 @@
-"""Evaluation of frozen features: linear probe, k-NN and few-shot linear probes.
+"""Probes of frozen features: linear probe, k-NN and few-shot linear probes.
 
-Everything here works on feature arrays ``(N, F)`` and label arrays ``(N,)``, so it does not
-depend on the model code: :func:`extract_features` turns any ``images -> features`` function
-into such arrays, and :func:`evaluate_features` runs the three protocols of the LeJEPA paper's
-results table on them. :func:`results_table` formats several models' results as that table,
-and :func:`save_results` writes them as JSON, atomically.
+Everything here works on feature arrays ``(N, F)`` and label arrays ``(N,)``:
+:func:`extract_features` turns any ``images -> features`` function into such arrays
+(:func:`encoder_features` does it for an encoder), and :func:`evaluate_features` runs the
+three protocols of the LeJEPA paper's results table on them.
 
 The probe is scikit-learn's ``StandardScaler`` + multinomial ``LogisticRegression`` (lbfgs).
 Standardising makes lbfgs well conditioned: on 60000 × 512 float32 features of Fashion-MNIST
@@ -14,22 +13,21 @@ in a few iterations, so the defaults need neither saga nor a looser ``tol``.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from collections.abc import Callable, Sequence
-from pathlib import Path
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
-from ._checks import integer_at_least, positive
+from .._checks import integer_at_least, positive
 
 Shot = int | str  # a number of examples per class, or "all"
 
@@ -122,6 +120,7 @@ def linear_probe(
     max_iter: int = 1000,
     C: float = 1.0,
     seed: int = 0,
+    quiet: bool = False,
 ) -> float:
     """Test accuracy of a multinomial logistic regression on standardised frozen features.
 
@@ -131,6 +130,7 @@ def linear_probe(
         max_iter: lbfgs iterations at most.
         C: inverse L2 regularisation strength.
         seed: ``random_state`` of the classifier (lbfgs itself is deterministic).
+        quiet: hush the warning when lbfgs stops at ``max_iter`` (:func:`hush_convergence`).
 
     Returns:
         Accuracy in ``[0, 1]``.
@@ -146,7 +146,8 @@ def linear_probe(
         StandardScaler(),
         LogisticRegression(C=positive(C, "C"), max_iter=max_iter, random_state=seed),
     )
-    probe.fit(train_x, train_y)
+    with hush_convergence() if quiet else nullcontext():
+        probe.fit(train_x, train_y)
     return float(np.mean(probe.predict(test_x) == test_y))
 
 
@@ -336,168 +337,19 @@ def evaluate_features(
     }
 
 
-def results_table(rows: list[dict], dataset: str) -> str:
-    """Markdown table of several models' results, laid out like the LeJEPA README's table.
-
-    One line per (shots, model), ordered by shots (numbers, then ``"all"``) and then by the
-    order of ``rows``; a model missing a shot count has no line for it. Cells are percentages
-    with two decimals, ``mean ± std`` over draws (no ``±`` for ``"all"``). k-NN uses the
-    whole training set, so its cell is filled on the ``"all"`` lines and ``—`` elsewhere.
-
-    Args:
-        rows: dicts with ``model``, ``params`` (e.g. ``"0.37M"``), ``pretrain`` (e.g.
-            ``"LeJEPA, fashion-mnist"`` or ``"none"``), ``epochs`` and ``results`` (from
-            :func:`evaluate_features`).
-        dataset: the column title for the accuracies.
-
-    Returns:
-        The table, one line per row, with a trailing newline.
-
-    Example:
-        >>> res = {"knn": 0.8, "k": 20, "few_shot": {"1": [0.5, 0.01], "all": [0.9, 0.0]}}
-        >>> row = dict(model="ViT-T", params="5.5M", pretrain="none", epochs=0, results=res)
-        >>> print(results_table([row], "fmnist"), end="")
-        | shots | model | params | pretrain | epochs | fmnist       | k-NN (k=20) |
-        |-------|-------|--------|----------|--------|--------------|-------------|
-        | 1     | ViT-T | 5.5M   | none     | 0      | 50.00 ± 1.00 | —           |
-        | all   | ViT-T | 5.5M   | none     | 0      | 90.00        | 80.00       |
-    """
-    keys = ("model", "params", "pretrain", "epochs", "results")
-    if not rows or any(not isinstance(r, dict) or not set(keys) <= r.keys() for r in rows):
-        raise ValueError(f"rows must be a non-empty list of dicts with keys {keys}")
-    ks = {r["results"]["k"] for r in rows}
-    header = ["shots", "model", "params", "pretrain", "epochs", dataset]
-    header.append(f"k-NN (k={ks.pop()})" if len(ks) == 1 else "k-NN")
-    all_shots = {s for r in rows for s in r["results"]["few_shot"]}
-    order = sorted(all_shots, key=lambda s: (s == "all", int(s) if s != "all" else 0))
-    lines = []
-    for s in order:
-        for r in rows:
-            if s not in r["results"]["few_shot"]:
-                continue
-            mean, std = r["results"]["few_shot"][s]
-            acc = f"{100 * mean:.2f}" if s == "all" else f"{100 * mean:.2f} ± {100 * std:.2f}"
-            nn = f"{100 * r['results']['knn']:.2f}" if s == "all" else "—"
-            lines.append([s, r["model"], r["params"], r["pretrain"], r["epochs"], acc, nn])
-    table = [header, *[[str(c) for c in line] for line in lines]]
-    widths = [max(len(line[j]) for line in table) for j in range(len(header))]
-
-    def fmt(cells: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([fmt(table[0]), rule, *map(fmt, table[1:])]) + "\n"
-
-
-def _to_json(value: Any) -> Any:
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def save_results(path: str | os.PathLike, payload: dict) -> Path:
-    """Write ``payload`` as indented JSON, atomically (temporary file, then ``os.replace``).
-
-    A reader never sees a half-written file, and a failed write leaves no temporary file.
-    NumPy scalars and arrays are written as numbers and lists; missing folders are created.
-
-    Args:
-        path: destination file.
-        payload: JSON-serialisable dict (NumPy values allowed).
-
-    Returns:
-        ``path`` as a :class:`~pathlib.Path`.
-
-    Example:
-        >>> import tempfile
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     p = save_results(Path(d) / "r.json", {"knn": np.float32(0.5)})
-        ...     json.loads(p.read_text())
-        {'knn': 0.5}
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are meant to be shared
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, default=_to_json)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def encoder_features(encoder, images: torch.Tensor, device, progress: bool = True) -> np.ndarray:
-    """``encoder.features`` of uint8 ``images`` (N, C, H, W), computed on ``device`` in eval mode."""
+    """``encoder.features`` of uint8 ``images`` ``(N, C, H, W)``: float32 ``(N, F)``, computed
+    on ``device`` with the encoder in eval mode."""
     encoder.eval()
-    return extract_features(lambda x: encoder.features(x.to(device)).float().cpu(), images,
-                            progress=progress)  # fmt: skip
+    return extract_features(
+        lambda x: encoder.features(x.to(device)).float().cpu(), images, progress=progress
+    )
 
 
-def evaluate_checkpoint(
-    checkpoint: str | os.PathLike,
-    *,
-    out: str | os.PathLike | None = None,
-    draws: int = 5,
-    seed: int = 0,
-    device: str = "auto",
-    progress: bool = True,
-) -> dict:
-    """The results table of a ``lejepa-viz train`` checkpoint, with two baselines.
-
-    Rows: the LeJEPA-trained encoder, the same backbone at random initialisation, and
-    logistic regression on raw pixels, each by linear probe (full train set), k-NN (k = 20,
-    cosine) and few-shot probes (1, 10, all shots per class; mean ± std over ``draws``).
-    Prints the table and writes it with the numbers to ``out`` (default: ``eval.json`` beside
-    the checkpoint).
-    """
-    from .data import load_dataset
-    from .model import Encoder, encoder_from_checkpoint
-    from .train import resolve_device
-
-    checkpoint = Path(checkpoint)
-    dev = resolve_device(device)
-    try:
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise ValueError(f"checkpoint {checkpoint} does not exist") from None
-    trained = encoder_from_checkpoint(ckpt).to(dev)
-    cfg, epochs_trained = ckpt["config"], ckpt["epoch"]
-    train_set = load_dataset(cfg["dataset"], "train", cfg["root"], image_size=cfg["image_size"],
-                             skip_bad_images=cfg["skip_bad_images"])  # fmt: skip
-    test_set = load_dataset(cfg["dataset"], "test", cfg["root"], image_size=cfg["image_size"],
-                            skip_bad_images=cfg["skip_bad_images"])  # fmt: skip
-    torch.manual_seed(seed)
-    random_init = Encoder(**trained.config).to(dev).eval()
-    params = f"{sum(p.numel() for p in trained.backbone.parameters()) / 1e6:.2f}M"
-    name = trained.config["backbone"]
-
-    models = [
-        (f"LeJEPA {name}", params, f"LeJEPA, {cfg['dataset']}", epochs_trained,
-         trained),
-        (f"random init {name}", params, "none", 0, random_init),
-        ("raw pixels", "0", "none", 0, None),
-    ]  # fmt: skip
-    rows = []
-    for model, n_params, pretrain, epochs, encoder in models:
-        feats = [
-            encoder_features(encoder, s.images, dev, progress)
-            if encoder is not None
-            else extract_features(lambda x: x.flatten(1), s.images, progress=progress)
-            for s in (train_set, test_set)
-        ]
-        results = evaluate_features(feats[0], train_set.labels.numpy(), feats[1],
-                                    test_set.labels.numpy(), draws=draws, seed=seed)  # fmt: skip
-        rows.append({"model": model, "params": n_params, "pretrain": pretrain,
-                     "epochs": epochs, "results": results})  # fmt: skip
-    table = results_table(rows, cfg["dataset"])
-    print(table)
-    path = save_results(out or checkpoint.with_name("eval.json"),
-                        {"checkpoint": str(checkpoint), "rows": rows, "table": table})  # fmt: skip
-    print(f"\nsaved {path}")
-    return {"rows": rows, "table": table, "path": str(path)}
+@contextmanager
+def hush_convergence() -> Iterator[None]:
+    """Hush scikit-learn's ``ConvergenceWarning`` inside the block (lbfgs stopping at
+    ``max_iter`` is fine for a number that watches training)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=ConvergenceWarning)
+        yield

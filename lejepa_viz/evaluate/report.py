@@ -1,0 +1,205 @@
+"""One evaluation of a training run, beside its baselines: the results table of the README.
+
+Rows: the LeJEPA-trained encoder, the same backbone at a seeded random initialisation, and the
+raw pixels; columns: few-shot linear probes (1, 10 shots per class; mean ± std over draws),
+the linear probe on the whole training set, and k-NN (k = 20). :func:`evaluate_run` is what
+``lejepa-viz eval``, the gallery and notebook 06 call; optional subsets of the data make a
+quick version. The result is saved as JSON in the run's folder and reused while the run and
+the settings are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import ImageDataset, load_dataset
+from ..distributed import resolve_device
+from ..model import Encoder, encoder_from_checkpoint
+from ..runs import Run, save_json
+from .probes import (
+    encoder_features,
+    evaluate_features,
+    extract_features,
+    hush_convergence,
+    linear_probe,
+)
+from .table import results_table
+
+MODELS = ("trained", "random", "pixels")
+
+
+def _checkpoint_path(run: str | os.PathLike) -> Path:
+    path = Path(run)
+    path = path / Run.CHECKPOINT if path.is_dir() else path
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist (a run folder or its checkpoint.pt)")
+    return path
+
+
+def _subset(ds: ImageDataset, n: int | None, seed: int) -> tuple[torch.Tensor, np.ndarray]:
+    """``n`` images of ``ds`` drawn at random (seeded), or all of them."""
+    if n is None or n >= len(ds):
+        return ds.images, ds.labels.numpy()
+    pick = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
+    return ds.images[pick], ds.labels[pick].numpy()
+
+
+class _Evaluation:
+    """A run's checkpoint, read once, and its data, loaded once when first needed."""
+
+    def __init__(self, run, num_train: int | None, num_test: int | None, seed: int, device):
+        self.path = _checkpoint_path(run)
+        ckpt = torch.load(self.path, map_location="cpu", weights_only=True)
+        self.trained, self.config = encoder_from_checkpoint(ckpt), ckpt["config"]
+        self.epochs, self.run_id = ckpt["epoch"], ckpt.get("run_id")
+        self.sizes, self.seed, self.device = (num_train, num_test), seed, resolve_device(device)
+
+    @cached_property
+    def splits(self) -> list[tuple[torch.Tensor, np.ndarray]]:
+        """``[(train images, labels), (test images, labels)]``, subsets when asked for."""
+        cfg = self.config
+        data = dict(image_size=cfg["image_size"], skip_bad_images=cfg["skip_bad_images"])
+        return [
+            _subset(load_dataset(cfg["dataset"], split, cfg["root"], **data), n, self.seed)
+            for split, n in zip(("train", "test"), self.sizes, strict=True)
+        ]
+
+    def encoder(self, model: str) -> Encoder | None:
+        if model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+        if model == "pixels":
+            return None
+        if model == "random":
+            torch.manual_seed(self.seed)
+            return Encoder(**self.trained.config).eval()
+        return self.trained
+
+    def features(self, model: str, progress: bool = False) -> tuple[np.ndarray, ...]:
+        """``(train_x, train_y, test_x, test_y)`` of ``model``'s frozen features."""
+        encoder = self.encoder(model)
+        if encoder is not None:
+            encoder = encoder.to(self.device)
+        out = []
+        for images, labels in self.splits:
+            if encoder is None:  # raw pixels / 255, flattened
+                x = extract_features(lambda b: b.flatten(1), images, progress=progress)
+            else:
+                x = encoder_features(encoder, images, self.device, progress)
+            out += [x, labels]
+        return tuple(out)
+
+
+def run_features(
+    run: str | os.PathLike,
+    *,
+    model: str = "trained",
+    num_train: int | None = None,
+    num_test: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Frozen features ``(train_x, train_y, test_x, test_y)`` of a run.
+
+    Args:
+        run: a training run's folder, or its ``checkpoint.pt``.
+        model: ``"trained"`` (the run's encoder), ``"random"`` (the same backbone at a seeded
+            random initialisation) or ``"pixels"`` (the raw pixels / 255).
+        num_train, num_test: a seeded random subset of that many images (None: the split).
+        seed: seed of the subsets and of the random-init encoder.
+        device: where the encoder runs.
+    """
+    return _Evaluation(run, num_train, num_test, seed, device).features(model)
+
+
+def frozen_probe(run: str | os.PathLike, **kwargs) -> float:
+    """Linear-probe test accuracy on the frozen features of a run (:func:`run_features`'s
+    arguments; at most 300 lbfgs iterations, convergence warnings hushed)."""
+    return linear_probe(*run_features(run, **kwargs), max_iter=300, quiet=True)
+
+
+def evaluate_run(
+    run: str | os.PathLike,
+    *,
+    num_train: int | None = None,
+    num_test: int | None = None,
+    shots: Sequence = (1, 10, "all"),
+    draws: int = 5,
+    seed: int = 0,
+    device: str = "auto",
+    out: str | os.PathLike | None = None,
+    reuse: bool = True,
+    progress: bool = True,
+) -> dict:
+    """The results table of a run with its two baselines, saved as JSON.
+
+    Args:
+        run: a ``lejepa-viz train`` run folder, or its ``checkpoint.pt``.
+        num_train, num_test: evaluate on seeded random subsets of that many images (quick);
+            None: the whole splits.
+        shots: few-shot sizes (images per class) and ``"all"``.
+        draws: few-shot draws per size.
+        seed: seed of the subsets, the draws and the random-init encoder.
+        device: where the encoders run.
+        out: the JSON file; default ``eval.json`` beside the checkpoint
+            (``eval_<num_train>_<num_test>.json`` for subsets).
+        reuse: load ``out`` instead when it holds this evaluation of this run.
+        progress: progress bars while extracting features.
+
+    Returns:
+        ``{"rows": [...], "table": markdown, "path": str, "cached": bool}``; each row has
+        ``model``, ``params``, ``pretrain``, ``epochs`` and ``results``
+        (:func:`~lejepa_viz.evaluate.probes.evaluate_features`).
+    """
+    ev = _Evaluation(run, num_train, num_test, seed, device)
+    subsets = "" if num_train is None and num_test is None else f"_{num_train}_{num_test}"
+    path = Path(out) if out is not None else ev.path.with_name(f"eval{subsets}.json")
+    key = {
+        "run_id": ev.run_id,
+        "shots": [str(s) for s in shots],
+        "draws": draws,
+        "seed": seed,
+        "num_train": num_train,
+        "num_test": num_test,
+    }
+    if reuse and path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("key") == key:
+            return {
+                "rows": saved["rows"],
+                "table": saved["table"],
+                "path": str(path),
+                "cached": True,
+            }
+    name, dataset = ev.trained.config["backbone"], ev.config["dataset"]
+    params = f"{sum(p.numel() for p in ev.trained.backbone.parameters()) / 1e6:.2f}M"
+    labels = {
+        "trained": (f"LeJEPA {name}", params, f"LeJEPA, {dataset}", ev.epochs),
+        "random": (f"random init {name}", params, "none", 0),
+        "pixels": ("raw pixels", "0", "none", 0),
+    }
+    rows = []
+    for model in MODELS:
+        with hush_convergence():
+            results = evaluate_features(
+                *ev.features(model, progress), shots=shots, draws=draws, seed=seed
+            )
+        label, n_params, pretrain, epochs = labels[model]
+        rows.append(
+            {
+                "model": label,
+                "params": n_params,
+                "pretrain": pretrain,
+                "epochs": epochs,
+                "results": results,
+            }
+        )
+    table = results_table(rows, dataset)
+    save_json(path, {"checkpoint": str(ev.path), "key": key, "rows": rows, "table": table})
+    return {"rows": rows, "table": table, "path": str(path), "cached": False}

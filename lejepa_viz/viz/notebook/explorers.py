@@ -1,0 +1,331 @@
+"""Notebook explorers: plotly figures of SIGReg's knobs and ipywidgets sliders that redraw them.
+
+- :func:`lambda_explorer` (notebook 05): sliders for λ, the number of slices, the knots and
+  t_max over three figures — the spread of SIGReg across slice draws
+  (:func:`~lejepa_viz.toys.knobs.slice_spread`), the force of the loss on a 2-D cloud
+  (:func:`~lejepa_viz.toys.knobs.loss_field`), and the tiny-encoder runs of
+  :func:`~lejepa_viz.toys.lambda_runs` (collapse at λ = 0, N(0, I) above).
+- :func:`pca_explorer` (notebook 04): a threshold slider over PCA maps of patch features.
+
+The widgets re-display plotly figures in an ``ipywidgets.Output`` (no ``FigureWidget``, which
+needs ``anywidget``): they work offline in JupyterLab with plotly's renderer
+``"plotly_mimetype"``. This package is the only one that imports plotly, ipywidgets or IPython.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ...toys.clouds import make_cloud
+from ...toys.knobs import SLICE_COUNTS, loss_field, slice_spread
+from ...toys.trajectory import Trajectory
+from ..pca import fit_pca_maps, montage, to_rgb
+
+_LAYOUT = dict(template="plotly_white", height=330, margin=dict(l=50, r=20, t=50, b=45))
+
+
+def spread_figure(values: dict[str, np.ndarray], ks: Sequence[int], width: int | None = None):
+    """Every draw of :func:`slice_spread` as a dot and the mean as a line, per cloud."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+    for (name, v), colour in zip(values.items(), colours, strict=False):
+        draws = v.shape[1]
+        xs = np.repeat(np.asarray(ks, float), draws) * np.tile(
+            np.linspace(0.9, 1.1, draws), len(ks)
+        )
+        fig.add_scatter(
+            x=xs,
+            y=v.ravel(),
+            mode="markers",
+            name=f"{name}: each draw",
+            marker=dict(size=4, color=colour, opacity=0.35),
+            legendgroup=name,
+        )
+        fig.add_scatter(
+            x=list(ks),
+            y=v.mean(1),
+            mode="lines+markers",
+            name=f"{name}: mean",
+            line=dict(color=colour),
+            legendgroup=name,
+        )
+    fig.update_layout(title="SIGReg across slice draws as K grows", width=width, **_LAYOUT)
+    fig.update_layout(legend=dict(font=dict(size=10)))
+    fig.update_xaxes(type="log", title="slices K")
+    fig.update_yaxes(type="log", title="SIGReg")
+    return fig
+
+
+def field_figure(
+    x: np.ndarray,
+    force: np.ndarray,
+    lam: float,
+    scale: float | None = None,
+    width: int | None = None,
+):
+    """Points of a 2-D cloud with arrows ``scale · force`` (line segments).
+
+    ``scale=None`` draws the mean arrow 0.3 long whatever the force's size (the forces differ
+    by orders of magnitude across λ): the arrows show directions, the title the magnitude.
+    """
+    import plotly.graph_objects as go
+
+    force = np.asarray(force, float)
+    mean_norm = float(np.linalg.norm(force, axis=1).mean())
+    if scale is None:
+        scale = 0.3 / mean_norm if mean_norm > 0 else 0.0
+    x = np.asarray(x, float)
+    end = x + scale * force
+    seg = np.full((len(x) * 3, 2), np.nan)
+    seg[0::3], seg[1::3] = x, end
+    fig = go.Figure()
+    fig.add_scatter(
+        x=np.round(seg[:, 0], 4),
+        y=np.round(seg[:, 1], 4),
+        mode="lines",
+        line=dict(width=1, color="#d62728"),
+        name="force",
+    )
+    fig.add_scatter(
+        x=np.round(x[:, 0], 4),
+        y=np.round(x[:, 1], 4),
+        mode="markers",
+        marker=dict(size=3, color="#1f77b4"),
+        name="points",
+    )
+    fig.update_layout(
+        title=f"force on the cloud, λ = {lam:g} (mean |force| {mean_norm:.3g})",
+        showlegend=False,
+        width=width,
+        **_LAYOUT,
+    )
+    fig.update_xaxes(range=[-3.5, 3.5])
+    fig.update_yaxes(range=[-3.5, 3.5], scaleanchor="x")
+    return fig
+
+
+def training_figure(runs: Sequence[Trajectory], lam: float, width: int | None = None):
+    """Left: outputs of the run with λ = ``lam`` at the end; right: SIGReg of every run."""
+    from plotly.subplots import make_subplots
+
+    chosen = min(runs, key=lambda r: abs(r.lam - lam))
+    fig = make_subplots(
+        1,
+        2,
+        column_widths=[0.42, 0.58],
+        subplot_titles=(
+            f"outputs after training, λ = {chosen.lam:g} (std {chosen.values['std'][-1]:.2f})",
+            "SIGReg of the outputs during training",
+        ),
+    )
+    z = chosen.final.numpy()
+    theta = np.linspace(0, 2 * np.pi, 73)
+    fig.add_scatter(
+        x=2 * np.cos(theta),
+        y=2 * np.sin(theta),
+        mode="lines",
+        row=1,
+        col=1,
+        line=dict(color="grey", dash="dot", width=1),
+        name="N(0, I): 2σ",
+    )
+    fig.add_scatter(
+        x=np.round(z[:, 0], 4),
+        y=np.round(z[:, 1 % z.shape[1]], 4),
+        mode="markers",
+        marker=dict(size=3, color="#1f77b4"),
+        row=1,
+        col=1,
+        name="outputs",
+    )
+    for run in runs:
+        on = run is chosen
+        fig.add_scatter(
+            x=run.steps,
+            y=run.values["sigreg"],
+            mode="lines",
+            row=1,
+            col=2,
+            name=f"λ={run.lam:g}",
+            line=dict(width=3 if on else 1, color="#d62728" if on else "#9da5b0"),
+        )
+    fig.update_xaxes(range=[-3.5, 3.5], row=1, col=1)
+    fig.update_yaxes(range=[-3.5, 3.5], scaleanchor="x", row=1, col=1)
+    fig.update_yaxes(type="log", row=1, col=2)
+    fig.update_xaxes(title="step", row=1, col=2)
+    fig.update_layout(showlegend=False, width=width, **_LAYOUT)
+    return fig
+
+
+# ----------------------------------------------------------------------------- widgets
+
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+
+def display_data(fig) -> dict:
+    """A plotly figure as a notebook ``display_data`` output (plotly's mimetype, rendered by
+    JupyterLab's plotly extension, offline), whatever ``plotly.io.renderers.default`` is."""
+    import plotly.io as pio
+
+    spec = json.loads(pio.to_json(fig, validate=False))
+    spec["config"] = {"displaylogo": False}
+    return {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {
+            PLOTLY_MIME: spec,
+            "text/plain": f"<plotly figure: {fig.layout.title.text or 'no title'}>",
+        },
+    }
+
+
+def lambda_explorer(
+    runs: Sequence[Trajectory],
+    cloud: torch.Tensor | None = None,
+    draws: int = 16,
+    seed: int = 0,
+):
+    """Sliders for λ, the number of slices, the number of knots and t_max over three figures.
+
+    λ picks one of ``runs`` (:func:`~lejepa_viz.toys.lambda_runs`) and sets the loss of the force field; K, the
+    knots and t_max set the SIGReg of the spread and of the force field. ``cloud`` (N, 2) is
+    the cloud of the spread and the field, default ``make_cloud("moons", 256)``; its spread is
+    drawn next to a sample of N(0, I) of the same size. Figures redraw when a slider is
+    released.
+
+    Returns:
+        an ``ipywidgets.VBox``; ``.sliders`` holds the four sliders by name (``lam``,
+        ``num_slices``, ``n_points``, ``t_max``) and ``.outputs`` the three outputs.
+    """
+    import ipywidgets as W
+
+    lams = [run.lam for run in runs]
+    cloud = make_cloud("moons", 256, 2, seed) if cloud is None else torch.as_tensor(cloud).float()
+    gauss = torch.randn(len(cloud), cloud.shape[1], generator=torch.Generator().manual_seed(seed))
+    style = dict(
+        continuous_update=False,
+        style={"description_width": "110px"},
+        layout=W.Layout(width="460px"),
+    )
+    sliders = dict(
+        lam=W.SelectionSlider(
+            options=[(f"{v:g}", v) for v in lams], value=lams[0], description="λ", **style
+        ),
+        num_slices=W.SelectionSlider(
+            options=list(SLICE_COUNTS), value=64, description="slices K", **style
+        ),
+        n_points=W.IntSlider(value=17, min=3, max=33, step=2, description="knots", **style),
+        t_max=W.FloatSlider(value=3.0, min=0.5, max=6.0, step=0.5, description="t_max", **style),
+    )
+    outputs = {name: W.Output() for name in ("spread", "field", "training")}
+    spread_cache: dict = {}
+
+    def draw(names):
+        lam, k = sliders["lam"].value, sliders["num_slices"].value
+        knots, t_max = sliders["n_points"].value, sliders["t_max"].value
+        figs = {}
+        if "spread" in names:
+            key = (k, knots, t_max)
+            if key not in spread_cache:
+                ks = [c for c in SLICE_COUNTS if c <= k]
+                spread_cache[key] = (
+                    ks,
+                    {
+                        name: slice_spread(z, ks, draws, knots, t_max, seed)
+                        for name, z in (("cloud", cloud), ("N(0, I)", gauss))
+                    },
+                )
+            ks, values = spread_cache[key]
+            figs["spread"] = spread_figure(values, ks, width=560)
+        if "field" in names:
+            force = loss_field(cloud, lam, k, knots, t_max, seed=seed)
+            figs["field"] = field_figure(cloud.numpy(), force, lam, width=440)
+        if "training" in names:
+            figs["training"] = training_figure(runs, lam, width=1000)
+        for name, fig in figs.items():
+            outputs[name].outputs = (display_data(fig),)  # replaces the figure in one go
+
+    sliders["lam"].observe(lambda _: draw(("field", "training")), names="value")
+    for name in ("num_slices", "n_points", "t_max"):
+        sliders[name].observe(lambda _: draw(("spread", "field")), names="value")
+    draw(("spread", "field", "training"))
+    box = W.VBox(
+        [
+            W.HBox(
+                [
+                    W.VBox([sliders["lam"], sliders["num_slices"]]),
+                    W.VBox([sliders["n_points"], sliders["t_max"]]),
+                ]
+            ),
+            W.HBox([outputs["field"], outputs["spread"]]),
+            outputs["training"],
+        ]
+    )
+    box.sliders, box.outputs = sliders, outputs
+    return box
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An RGB uint8 image ``(H, W, 3)`` encoded as PNG."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def pca_explorer(
+    images: torch.Tensor,
+    tokens: torch.Tensor,
+    thresholds: tuple[float, float] = (-1.0, 2.0),
+):
+    """A threshold slider and a foreground switch over PCA maps of patch features.
+
+    ``images`` (N, 3, S, S) uint8 and their ``tokens`` (N, h, w, F) (:func:`~lejepa_viz.viz.
+    pca.patch_tokens`); each change refits :func:`~lejepa_viz.viz.pca.fit_pca_maps` with that
+    threshold and shows the images above their maps (:func:`montage`).
+
+    Returns:
+        an ``ipywidgets.VBox``; ``.threshold``, ``.foreground``, ``.image`` and ``.info`` are
+        its parts.
+    """
+    import ipywidgets as W
+
+    size = images.shape[-1]
+    threshold = W.FloatSlider(
+        value=0.0,
+        min=thresholds[0],
+        max=thresholds[1],
+        step=0.1,
+        description="threshold",
+        continuous_update=False,
+    )
+    foreground = W.Checkbox(value=True, description="foreground only")
+    image = W.Image(format="png")
+    info = W.HTML()
+
+    def draw(_=None):
+        try:
+            maps = fit_pca_maps(tokens, foreground=foreground.value, threshold=threshold.value)
+        except ValueError as err:  # a threshold that leaves too few foreground patches
+            info.value = f"<b>{err}</b>"
+            return
+        image.value = png_bytes(montage(images, to_rgb(maps, size)))
+        kept = "" if maps.mask is None else f"foreground: {maps.mask.mean():.0%} of patches · "
+        ratio = ", ".join(f"{r:.2f}" for r in maps.explained_variance_ratio)
+        info.value = f"{kept}explained variance of the 3 colours: {ratio}"
+
+    threshold.observe(draw, names="value")
+    foreground.observe(draw, names="value")
+    draw()
+    box = W.VBox([W.HBox([threshold, foreground]), info, image])
+    box.threshold, box.foreground, box.image, box.info = threshold, foreground, image, info
+    return box

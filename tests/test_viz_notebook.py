@@ -1,0 +1,40 @@
+"""lejepa_viz.viz.notebook: the explorers, driven headless (their widgets and figures)."""
+
+import json
+
+import torch
+
+from lejepa_viz.toys import lambda_runs, make_cloud
+from lejepa_viz.viz import notebook
+
+
+def test_lambda_explorer_redraws_when_lambda_moves():
+    runs = lambda_runs((0.0, 0.2), "cloud", steps=10, every=5, n=64)
+    box = notebook.lambda_explorer(runs, make_cloud("moons", 64), draws=2)
+
+    def title(name):
+        (out,) = box.outputs[name].outputs
+        return out["data"][notebook.PLOTLY_MIME]["layout"]["title"]["text"]
+
+    assert "λ = 0 " in title("field")
+    spread_before = json.dumps(box.outputs["spread"].outputs)
+    box.sliders["lam"].value = 0.2
+    assert "λ = 0.2 " in title("field")
+    assert "λ = 0.2" in json.dumps(box.outputs["training"].outputs, ensure_ascii=False)
+    assert json.dumps(box.outputs["spread"].outputs) == spread_before  # λ does not touch it
+    box.sliders["num_slices"].value = 8
+    assert json.dumps(box.outputs["spread"].outputs) != spread_before
+
+
+def test_pca_explorer_refits_on_threshold():
+    images = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
+    tokens = torch.randn(2, 4, 4, 8, generator=torch.Generator().manual_seed(0))
+    box = notebook.pca_explorer(images, tokens)
+    first = box.image.value
+    assert first[:8] == b"\x89PNG\r\n\x1a\n" and "foreground" in box.info.value
+    box.threshold.value = 1.0
+    assert box.image.value != first
+    box.threshold.value = 2.0  # too few patches left: the message, not an exception
+    assert "lower it" in box.info.value
+    box.foreground.value = False
+    assert "foreground" not in box.info.value
