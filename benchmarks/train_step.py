@@ -9,7 +9,8 @@ SIGReg forward+backward on a ``z`` of the step's shape.
     python benchmarks/train_step.py [--dataset fashion-mnist] [--steps 30] [--batch-size 256]
                                     [--device auto|cpu|cuda]
 
-On CUDA the step runs under bf16 autocast, as in training, and every timer synchronises.
+On CUDA the step runs as in training (bf16 autocast, input value checks off) and every
+timer synchronises.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from contextlib import nullcontext
 
 import torch
 
+from lejepa_viz._checks import value_checks
 from lejepa_viz.distributed import resolve_device
 from lejepa_viz.train import TrainConfig, train_step
 from lejepa_viz.train.loop import build
@@ -54,35 +56,36 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     timers = {"data": 0.0, "sigreg": 0.0, "step": 0.0}
     s.model.train()
-    for i in range(args.steps + 3):  # 3 warm-up steps
-        idx = torch.randint(len(images), (cfg.batch_size,), generator=gen).to(device)
-        t0 = clock()
-        train_step(
-            s.model,
-            s.augment,
-            s.sigreg,
-            s.optimizer,
-            images[idx],
-            labels[idx],
-            lam=cfg.lam,
-            generator=s.views_gen,
-            autocast=autocast,
-        )
-        t1 = clock()
-        g, loc = s.augment(images[idx], generator=gen)  # the step's views, again, alone
-        t2 = clock()
-        with torch.no_grad(), autocast:
-            z, _ = s.model(g, loc)  # (V, B, D)
-        z = z.detach().requires_grad_()
-        t3 = clock()
-        with autocast:
-            loss = s.sigreg(z)
-        loss.backward()
-        t4 = clock()
-        if i >= 3:
-            timers["step"] += t1 - t0
-            timers["data"] += t2 - t1
-            timers["sigreg"] += t4 - t3
+    with value_checks(not cuda):  # as train: no NaN check (a GPU sync) on CUDA
+        for i in range(args.steps + 3):  # 3 warm-up steps
+            idx = torch.randint(len(images), (cfg.batch_size,), generator=gen).to(device)
+            t0 = clock()
+            train_step(
+                s.model,
+                s.augment,
+                s.sigreg,
+                s.optimizer,
+                images[idx],
+                labels[idx],
+                lam=cfg.lam,
+                generator=s.views_gen,
+                autocast=autocast,
+            )
+            t1 = clock()
+            g, loc = s.augment(images[idx], generator=gen)  # the step's views, again, alone
+            t2 = clock()
+            with torch.no_grad(), autocast:
+                z, _ = s.model(g, loc)  # (V, B, D)
+            z = z.detach().requires_grad_()
+            t3 = clock()
+            with autocast:
+                loss = s.sigreg(z)
+            loss.backward()
+            t4 = clock()
+            if i >= 3:
+                timers["step"] += t1 - t0
+                timers["data"] += t2 - t1
+                timers["sigreg"] += t4 - t3
 
     n, step = args.steps, timers["step"] / args.steps
     views = f"{cfg.num_global}×{tuple(g.shape[-2:])} + {cfg.num_local}×{tuple(loc.shape[-2:])}"

@@ -12,7 +12,7 @@ import sys
 import types
 import typing
 
-from .toys import CLOUD_SHAPES
+from .toys.clouds import CLOUD_SHAPES
 from .train import TrainConfig
 
 
@@ -22,11 +22,11 @@ def renamed(old: str, new: str) -> None:
 
 def clouds_command(args: argparse.Namespace) -> int:
     """SIGReg gradient flow of each non-Gaussian cloud, printed as a table."""
-    from .toys import flow_table
+    from .toys.descent import clouds_table
 
     if args.command == "sigreg-demo":
         renamed("sigreg-demo", "clouds")
-    table = flow_table(args.n, args.dim, args.steps, args.seed)
+    table = clouds_table(args.n, args.dim, args.steps, args.seed)
     print(f"SIGReg gradient flow: N = {args.n} points in D = {args.dim}, {args.steps} Adam steps\n")
     print(f"{'cloud':>6} | {'SIGReg before':>13} | {'after':>7}")
     print(f"{'-' * 6}-+-{'-' * 13}-+-{'-' * 7}")
@@ -76,7 +76,14 @@ def eval_command(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_run
 
     report = evaluate_run(
-        args.checkpoint, out=args.out, draws=args.draws, seed=args.seed, reuse=False
+        args.checkpoint,
+        out=args.out,
+        num_train=args.num_train,
+        num_test=args.num_test,
+        draws=args.draws,
+        seed=args.seed,
+        device=args.device,
+        reuse=False,
     )
     print(report["table"])
     print(f"\nsaved {report['path']}")
@@ -183,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", required=True, help="a checkpoint.pt written by train")
     p.add_argument("--out", default=None, help="results JSON (default: beside the checkpoint)")
     p.add_argument("--draws", type=int, default=5, help="few-shot draws per shot count")
+    p.add_argument("--num-train", type=int, help="a random subset of the training split")
+    p.add_argument("--num-test", type=int, help="a random subset of the test split")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=eval_command)
 
@@ -251,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, ConnectionError) as err:  # a message, not a traceback
+    except (ValueError, FileNotFoundError, ConnectionError, FloatingPointError) as err:
         print(f"lejepa-viz {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -1,4 +1,5 @@
-"""The only module that talks to ``torch.distributed`` (and picks the device of a process).
+"""The only module that talks to ``torch.distributed``, and where a process picks its device
+(:func:`resolve_device`) and, for tiny tensors, its CPU threads (:func:`one_thread`).
 
 SIGReg is a statistic of the *global* batch: under DDP every rank sums its local empirical
 characteristic function and sample count, and these sums are all-reduced with the
@@ -11,6 +12,8 @@ hold different batch sizes, because sums and counts are reduced, never means.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
@@ -26,6 +29,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one CPU thread inside the block (tiny tensors: thread wake-ups cost more
+    than they save, many times over on a busy machine), then restore the thread count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def is_distributed() -> bool:

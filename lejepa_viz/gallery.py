@@ -22,9 +22,10 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from .evaluate import evaluate_run
 from .model import load_patch_encoder
 from .pictures import flow_gif, lambda_gif
-from .runs import atomic_path
+from .runs import Run, atomic_path
 from .train import TrainConfig, cached_train, train
 from .viz.convergence import animate_snapshots
 from .viz.pca import pca_maps
@@ -44,6 +45,7 @@ PHOTO_VIT = TrainConfig(
     final_probe=False,
 )
 CNN = TrainConfig(dataset="fashion-mnist")
+EVAL_SUBSET = (10_000, 5_000)  # the CNN's results table: a seeded subset of each split
 
 
 def trained_run(cfg: TrainConfig, reuse: bool = True) -> dict:
@@ -70,6 +72,7 @@ def make_gallery(
     flow_steps: int = 300,
     lambda_steps: int = 120,
     video_frames: int = 60,
+    eval_subset: tuple[int | None, int | None] = EVAL_SUBSET,
     progress: bool = True,
 ) -> Path:
     """Train or reuse the gallery's models, draw every picture into ``out``, write its README.
@@ -84,6 +87,7 @@ def make_gallery(
         scenes: number of synthetic scenes for the IoU of the PCA maps.
         flow_steps, lambda_steps: steps of the gradient flow and of the λ runs.
         video_frames: frames of the camera-path video.
+        eval_subset: training and test images of the CNN's results table (None: a whole split).
         progress: progress bars.
 
     Returns:
@@ -93,75 +97,85 @@ def make_gallery(
     budget = dict(max_minutes=None if steps else minutes, steps=steps, progress=progress)
     cnn = replace(cnn, out=str(runs / cnn.dataset), **budget)
     vit = replace(vit, out=str(runs / f"{vit.dataset}-vit"), **budget)
-    timings, files = {}, []
-
-    def timed(name: str, what: str, command: str, make) -> None:
-        start = time.perf_counter()
-        make()
-        timings[name] = time.perf_counter() - start
-        files.append((name, what, command))
-
     cnn_metrics, vit_metrics = trained_run(cnn, reuse), trained_run(vit, reuse)
-    cnn_run, vit_run = Path(cnn.out), Path(vit.out)
-    vit_ckpt = vit_run / "checkpoint.pt"
-    vit_224 = load_patch_encoder(checkpoint=vit_ckpt, image_size=224)  # maps drawn at 224 px
-
-    timed(
-        "convergence.gif",
-        "the CNN's projector outputs for 512 fixed test images during "
-        "training: (a) a random plane over the N(0, I) 1σ / 2σ circles, (b) three random "
-        "1-D slices against N(0, 1), (c) the ECF gap of those slices, (d) the loss curves",
-        f"lejepa-viz animate --snapshots {cnn_run}/snapshots.pt --out {out}/convergence.gif",
-        lambda: animate_snapshots(
-            cnn_run / "snapshots.pt", out / "convergence.gif", progress=progress
-        ),
+    cnn_run, vit_run = Run(cnn.out), Run(vit.out)
+    files, timings = draw_pictures(
+        out, cnn_run, vit_run, flow_steps, lambda_steps, video_frames, progress
     )
-    timed(
-        "flow.gif",
-        f"two moons in 2-D optimised by SIGReg alone (Adam, {flow_steps} steps): "
-        "the cloud becomes an isotropic Gaussian",
-        f"lejepa-viz flow --shape moons --steps {flow_steps} --out {out}/flow.gif",
-        lambda: flow_gif(out / "flow.gif", "moons", steps=flow_steps, progress=progress),
+    num_train, num_test = eval_subset
+    table = evaluate_run(
+        cnn_run.folder, num_train=num_train, num_test=num_test, draws=3, progress=progress
     )
-    timed(
-        "lambda.gif",
-        "a tiny MLP encoder on the digits trained with the LeJEPA loss, λ = 0 "
-        "(pure invariance: it collapses) beside λ = 0.1 (SIGReg: an isotropic Gaussian)",
-        f"lejepa-viz lambda --lambdas 0 0.1 --steps {lambda_steps} --out {out}/lambda.gif",
-        lambda: lambda_gif(out / "lambda.gif", (0.0, 0.1), steps=lambda_steps, progress=progress),
+    iou = scene_iou(
+        load_patch_encoder(checkpoint=vit_run.path(Run.CHECKPOINT)),
+        num_scenes=scenes,
+        size=vit.image_size,
     )
-    timed(
-        "pca/",
-        "each bundled photo beside the RGB map of the first three PCA components of "
-        "the ViT's patch features (PCA fitted jointly over the photos, run at 224 px)",
-        f"lejepa-viz pca --checkpoint {vit_ckpt} --out {out}/pca",
-        lambda: pca_maps(None, encoder=vit_224, out_dir=out / "pca"),
-    )
-    timed(
-        "video.gif",
-        "a camera path panning and zooming over a bundled photo, beside the "
-        "per-patch map of the first PCA component (fitted over all frames, ViT run at 224 px)",
-        f"lejepa-viz video --checkpoint {vit_ckpt} --out {out}/video.gif",
-        lambda: video_gif(encoder=vit_224, out=out / "video.gif", num_frames=video_frames),
-    )
-
-    trained = load_patch_encoder(checkpoint=vit_ckpt)
-    iou = scene_iou(trained, num_scenes=scenes, size=vit.image_size)
-    probe = cnn_metrics.get("linear_probe")
-
-    readme = render_readme(
-        files, timings, (cnn, cnn_run, cnn_metrics), (vit, vit_run, vit_metrics), iou
-    )
+    models = ((cnn, cnn_run, cnn_metrics), (vit, vit_run, vit_metrics))
     with atomic_path(out / "README.md") as tmp:
-        tmp.write_text(readme)
-    if probe is not None:
-        print(f"linear probe accuracy (frozen features, test split): {100 * probe:.2f}%")
+        tmp.write_text(render_readme(files, timings, *models, iou, (table, eval_subset)))
+    print(table["table"])
     print(
         f"PCA-map mask IoU on {scenes} synthetic scenes: LeJEPA ViT {iou['trained'].iou:.3f}, "
         f"random init {iou['random'].iou:.3f}, raw pixels {iou['pixels'].iou:.3f}"
     )
     print(f"gallery in {out}/ (README.md lists each file)")
     return out / "README.md"
+
+
+def draw_pictures(
+    out: Path, cnn: Run, vit: Run, flow_steps: int, lambda_steps: int, frames: int, progress: bool
+) -> tuple[list[tuple[str, str, str]], dict[str, float]]:
+    """Every picture of the gallery: ``[(file, what it shows, command)]`` and the seconds each
+    took."""
+    snapshots, vit_ckpt = cnn.path(Run.SNAPSHOTS), vit.path(Run.CHECKPOINT)
+    vit_224 = load_patch_encoder(checkpoint=vit_ckpt, image_size=224)  # maps drawn at 224 px
+    pictures = [
+        (
+            "convergence.gif",
+            "the CNN's projector outputs for 512 fixed test images during "
+            "training: (a) a random plane over the N(0, I) 1σ / 2σ circles, (b) three random "
+            "1-D slices against N(0, 1), (c) the ECF gap of those slices, (d) the loss curves",
+            f"lejepa-viz animate --snapshots {snapshots} --out {out}/convergence.gif",
+            lambda: animate_snapshots(snapshots, out / "convergence.gif", progress=progress),
+        ),
+        (
+            "flow.gif",
+            f"two moons in 2-D optimised by SIGReg alone (Adam, {flow_steps} steps): "
+            "the cloud becomes an isotropic Gaussian",
+            f"lejepa-viz flow --shape moons --steps {flow_steps} --out {out}/flow.gif",
+            lambda: flow_gif(out / "flow.gif", "moons", steps=flow_steps, progress=progress),
+        ),
+        (
+            "lambda.gif",
+            "a tiny MLP encoder on the digits trained with the LeJEPA loss, λ = 0 "
+            "(pure invariance: it collapses) beside λ = 0.1 (SIGReg: an isotropic Gaussian)",
+            f"lejepa-viz lambda --lambdas 0 0.1 --steps {lambda_steps} --out {out}/lambda.gif",
+            lambda: lambda_gif(
+                out / "lambda.gif", (0.0, 0.1), steps=lambda_steps, progress=progress
+            ),
+        ),
+        (
+            "pca/",
+            "each bundled photo beside the RGB map of the first three PCA components of "
+            "the ViT's patch features (PCA fitted jointly over the photos, run at 224 px)",
+            f"lejepa-viz pca --checkpoint {vit_ckpt} --out {out}/pca",
+            lambda: pca_maps(None, encoder=vit_224, out_dir=out / "pca"),
+        ),
+        (
+            "video.gif",
+            "a camera path panning and zooming over a bundled photo, beside the "
+            "per-patch map of the first PCA component (fitted over all frames, ViT run at 224 px)",
+            f"lejepa-viz video --checkpoint {vit_ckpt} --out {out}/video.gif",
+            lambda: video_gif(encoder=vit_224, out=out / "video.gif", num_frames=frames),
+        ),
+    ]
+    timings = {}
+    for name, _, _, make in pictures:
+        start = time.perf_counter()
+        make()
+        timings[name] = time.perf_counter() - start
+    return [(name, what, command) for name, what, command, _ in pictures], timings
 
 
 def cli_options(cfg: TrainConfig) -> str:
@@ -189,7 +203,27 @@ def verdict(iou: dict) -> str:
     )
 
 
-def render_readme(files, timings, cnn_run, vit_run, iou) -> str:
+def evaluation_note(run: Run, table: dict, subset: tuple[int | None, int | None]) -> str:
+    """How the CNN's results table was made, with the command that makes it."""
+    num_train, num_test = subset
+    options = "".join(
+        f" --{k} {v}"
+        for k, v in (("num-train", num_train), ("num-test", num_test))
+        if v is not None
+    )
+    where = (
+        f"a seeded random subset of {num_train or 'all'} training and {num_test or 'all'} "
+        "test images"
+        if options
+        else "the whole splits"
+    )
+    return (
+        f"Frozen features, {where}; few-shot: mean ± std over 3 draws "
+        f"(`lejepa-viz eval --checkpoint {run.path(Run.CHECKPOINT)}{options} --draws 3`)."
+    )
+
+
+def render_readme(files, timings, cnn_run, vit_run, iou, evaluation) -> str:
     """The gallery's README.md: what each file shows, how it was made, and the numbers."""
     lines = [
         "# Gallery",
@@ -205,7 +239,7 @@ def render_readme(files, timings, cnn_run, vit_run, iou) -> str:
     def model(label: str, run) -> str:
         cfg, folder, metrics = run
         done = f"{metrics.get('step')} steps in {metrics.get('elapsed_s', 0) / 60:.1f} min"
-        line = f"- {label} (`{folder}`, {done}): `lejepa-viz train {cli_options(cfg)}`"
+        line = f"- {label} (`{folder.folder}`, {done}): `lejepa-viz train {cli_options(cfg)}`"
         if metrics.get("linear_probe") is not None:
             line += (
                 f"; frozen linear probe on the test split: **{100 * metrics['linear_probe']:.2f}%**"
@@ -218,6 +252,12 @@ def render_readme(files, timings, cnn_run, vit_run, iou) -> str:
         "",
         model("CNN", cnn_run),
         model("ViT", vit_run),
+        "",
+        "## The CNN beside its baselines",
+        "",
+        evaluation_note(cnn_run[1], *evaluation),
+        "",
+        evaluation[0]["table"].rstrip(),
         "",
         "## How good are the PCA maps?",
         "",

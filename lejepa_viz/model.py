@@ -15,11 +15,12 @@ from pathlib import Path
 import timm
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.models import register_model
-from timm.models.vision_transformer import VisionTransformer
+from timm.models import load_state_dict, register_model
+from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
 from torch import nn
 
 from ._checks import integer_at_least
+from .runs import load_checkpoint
 
 # CPU-fast defaults per dataset: a small timm CNN for small greyscale images (3-4x faster
 # than a tiny ViT at 28x28), a small ViT for photos (patch features for the PCA maps).
@@ -215,11 +216,7 @@ def load_encoder(path: str, map_location: str | torch.device = "cpu") -> Encoder
     resolution and normalises them itself.
     """
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except FileNotFoundError:
-        raise ValueError(f"checkpoint {path} does not exist") from None
-    try:
-        return encoder_from_checkpoint(ckpt)
+        return encoder_from_checkpoint(load_checkpoint(path)).to(map_location)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
 
@@ -322,9 +319,6 @@ def load_patch_encoder(
 
 def _load_weights(model: VisionTransformer, path: Path, name: str) -> None:
     """Load a local state dict file into the timm ViT ``model`` (architecture ``name``)."""
-    from timm.models import load_state_dict
-    from timm.models.vision_transformer import checkpoint_filter_fn
-
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist")
     if path.suffix.lower() not in WEIGHT_SUFFIXES:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .toys import lambda_runs, make_cloud, sigreg_flow
+from .toys.clouds import make_cloud
+from .toys.descent import sigreg_flow
+from .toys.tiny import lambda_runs
 from .viz.export import animation_path, save_animation
 from .viz.toys import LambdaAnimation, flow_animation
 
@@ -24,7 +26,7 @@ def flow_gif(
     progress: bool = True,
 ) -> Path:
     """Optimise a ``shape`` cloud of ``n`` points in ``dim`` dimensions by SIGReg alone
-    (:func:`lejepa_viz.toys.sigreg_flow`) and write the convergence animation to ``out``
+    (:func:`lejepa_viz.toys.descent.sigreg_flow`) and write the convergence animation to ``out``
     (``.gif`` or ``.mp4``): one frame per ``every`` steps, ``steps // every + 1`` frames."""
     animation_path(out)  # a wrong suffix fails before any work
     flow = sigreg_flow(
@@ -43,7 +45,7 @@ def lambda_gif(
     duration_ms: float = 100,
     progress: bool = True,
 ) -> Path:
-    """Train the tiny digits encoder of :func:`lejepa_viz.toys.lambda_runs` once per λ and
+    """Train the tiny digits encoder of :func:`lejepa_viz.toys.tiny.lambda_runs` once per λ and
     write the side-by-side animation to ``out`` (``.gif`` or ``.mp4``)."""
     animation_path(out)
     runs = lambda_runs(lams, "digits", steps=steps, every=every, seed=seed, progress=progress)

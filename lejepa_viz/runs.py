@@ -88,6 +88,25 @@ def save_torch(obj: Any, path: str | os.PathLike) -> Path:
     return path
 
 
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """A ``checkpoint.pt`` as a dict on the CPU: tensors and plain containers only
+    (``weights_only=True``: loading it runs no code stored in the file).
+
+    Raises:
+        ValueError: naming the file when it does not exist or is not such a dict.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # not a torch file, or pickled objects other than tensors
+        raise ValueError(f"{path} is not a checkpoint of tensors ({err})") from err
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint dict")
+    return ckpt
+
+
 def read_metrics(path: str | os.PathLike) -> list[dict]:
     """The JSON lines of a ``metrics.jsonl`` ([] when the file does not exist yet).
 
@@ -297,17 +316,20 @@ class Run:
         save_torch(state, self.path(self.CHECKPOINT))
 
     def load_checkpoint(self) -> dict:
-        """The checkpoint dict, on the CPU (tensors and plain containers only)."""
-        path = self.path(self.CHECKPOINT)
-        if not path.is_file():
-            raise ValueError(f"no checkpoint at {path}")
-        return torch.load(path, map_location="cpu", weights_only=True)
+        """The checkpoint dict, on the CPU (see :func:`load_checkpoint`)."""
+        return load_checkpoint(self.path(self.CHECKPOINT))
 
     def save_snapshots(self, snapshots: dict) -> None:
         save_torch(snapshots, self.path(self.SNAPSHOTS))
 
     def snapshots(self) -> Snapshots:
         return load_snapshots(self.path(self.SNAPSHOTS))
+
+    @staticmethod
+    def evaluation(num_train: int | None = None, num_test: int | None = None) -> str:
+        """The file name of an evaluation: ``eval.json``, ``eval_<train>_<test>.json`` on subsets."""
+        subsets = num_train is not None or num_test is not None
+        return f"eval_{num_train}_{num_test}.json" if subsets else "eval.json"
 
     # result.json: the finished-run cache
 

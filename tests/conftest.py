@@ -50,6 +50,15 @@ def closed_form_epps_pulley(x: torch.Tensor) -> torch.Tensor:
     )
 
 
+def plain_sigreg(z: torch.Tensor, num_slices: int, seed: int, step: int = 0) -> float:
+    """SIGReg of ``z`` (N, D) written out: the plain Epps–Pulley formula in float64, averaged
+    over the ``num_slices`` directions that ``directions(D, K, seed=seed, step=step)`` draws."""
+    from lejepa_viz.multivariate import directions
+
+    A = directions(z.shape[-1], num_slices, seed=seed, step=step).double()
+    return plain_epps_pulley(z.double() @ A).mean().item()
+
+
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(1234)

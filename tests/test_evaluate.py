@@ -16,6 +16,7 @@ from lejepa_viz.evaluate import (
     linear_probe,
     results_table,
 )
+from lejepa_viz.train import TrainConfig
 
 
 def blobs(n_per_class, spread, seed, classes=3, dim=16):
@@ -252,3 +253,54 @@ def test_other_bad_arguments_are_refused(separable):
         extract_features(lambda x: x.flatten(1), images, batch_size=0, progress=False)
     with pytest.raises(ValueError, match="fn"):
         extract_features(lambda x: x, images, progress=False)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    from conftest import tiny_config
+    from lejepa_viz.train import train
+
+    out = tmp_path_factory.mktemp("run")
+    train(tiny_config(out, steps=4))
+    return out
+
+
+def test_evaluate_run_is_reused_only_for_the_same_run_step_and_settings(digits_run):
+    from lejepa_viz.evaluate import evaluate_run
+    from lejepa_viz.runs import Run
+    from lejepa_viz.train import train
+
+    kw = dict(num_train=400, num_test=200, shots=(1, "all"), device="cpu", progress=False)
+    first = evaluate_run(digits_run, draws=1, **kw)
+    assert not first["cached"] and first["path"].endswith("eval_400_200.json")
+    assert [r["model"].split()[0] for r in first["rows"]] == ["LeJEPA", "random", "raw"]
+    again = evaluate_run(digits_run / "checkpoint.pt", draws=1, **kw)  # the file, or its folder
+    assert again["cached"] and again["rows"] == first["rows"]
+    assert not evaluate_run(digits_run, draws=2, **kw)["cached"]  # other settings
+    saved = json.loads(Run(digits_run).path(Run.CONFIG).read_text())
+    train(
+        TrainConfig(
+            **{**{k: v for k, v in saved.items() if k != "run_id"}, "steps": 5, "resume": True}
+        )
+    )  # the same run, one step further: evaluated again
+    assert not evaluate_run(digits_run, draws=2, **kw)["cached"]
+
+
+def test_run_features_are_the_subset_the_seed_draws(digits_run):
+    from lejepa_viz.data import load_dataset
+    from lejepa_viz.evaluate import frozen_probe, run_features
+
+    train_x, train_y, test_x, test_y = run_features(digits_run, model="pixels", num_train=300,
+                                                    num_test=100, seed=3)  # fmt: skip
+    data = load_dataset("digits", "train")
+    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(3))[:300]
+    np.testing.assert_array_equal(train_x, data.images[pick].flatten(1).float().numpy() / 255)
+    np.testing.assert_array_equal(train_y, data.labels[pick].numpy())
+    assert test_x.shape == (100, 256) and len(test_y) == 100
+    probe = frozen_probe(digits_run, model="pixels", num_train=300, num_test=100, seed=3)
+    assert probe == linear_probe(train_x, train_y, test_x, test_y, max_iter=300, quiet=True)
+    trained = run_features(digits_run, model="trained", num_train=50, num_test=20)[0]
+    random = run_features(digits_run, model="random", num_train=50, num_test=20)[0]
+    assert trained.shape == random.shape and not np.allclose(trained, random)
+    with pytest.raises(ValueError, match="model must be one of"):
+        run_features(digits_run, model="imagenet")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from lejepa_viz.model import load_encoder
 from lejepa_viz.runs import Run, atomic_path, read_metrics, save_json, save_torch
 
 
@@ -85,5 +86,7 @@ def test_checkpoints_hold_tensors_and_plain_containers_only(tmp_path):
     assert ckpt["step"] == 3 and torch.equal(ckpt["w"], torch.ones(2))
 
     save_torch({"step": 3, "evil": Pickled()}, run.path(Run.CHECKPOINT))
-    with pytest.raises(Exception, match="[Ww]eights only"):
+    with pytest.raises(ValueError, match="not a checkpoint of tensors"):
         run.load_checkpoint()
+    with pytest.raises(ValueError, match="not a checkpoint of tensors"):  # the same for encoders
+        load_encoder(run.path(Run.CHECKPOINT))

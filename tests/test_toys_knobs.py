@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from lejepa_viz.multivariate import directions
-from lejepa_viz.toys import knobs, make_cloud
+from lejepa_viz.toys import knobs
+from lejepa_viz.toys.clouds import make_cloud
 
 
 def plain_sigreg(z: np.ndarray, A: np.ndarray, t_max: float = 3.0, n_points: int = 17) -> float:

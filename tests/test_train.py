@@ -217,7 +217,7 @@ def test_cached_train_loads_equal_config_and_retrains_other(tmp_path):
     assert not other["cached"] and other["loss"] != first["loss"]
 
 
-def test_cached_train_reraises_worker_errors(tmp_path):
+def test_cached_train_passes_errors_through(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset"):
         cached_train(
             TrainConfig(dataset="nope", steps=1, out=str(tmp_path), progress=False),
@@ -255,3 +255,42 @@ def test_train_step_is_one_adamw_step_of_the_lejepa_loss():
         big = p0.grad.abs() > 1e-4
         step = p0.detach() * (1 - lr * wd) - lr * torch.sign(p0.grad)
         torch.testing.assert_close(p1.detach()[big], step[big], rtol=0, atol=1e-5)
+
+
+def test_a_nan_loss_stops_the_run_whether_inputs_are_checked_or_not(tmp_path, monkeypatch):
+    def nan_views(self, images, generator=None):
+        g, loc = real(self, images, generator)
+        return g * float("nan"), loc
+
+    real = MultiViewAugment.forward
+    monkeypatch.setattr(MultiViewAugment, "forward", nan_views)
+    cfg = dict(SMALL, steps=10, log_every=1, final_probe=False)
+    with pytest.raises(ValueError, match="z contains NaN"):  # the CPU default: inputs checked
+        train(TrainConfig(**cfg, out=str(tmp_path / "a")))
+    with pytest.raises(FloatingPointError, match="not finite at step 1"):  # as on CUDA
+        train(TrainConfig(**cfg, check_values=False, out=str(tmp_path / "b")))
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--steps",
+                "3",
+                "--no-check-values",
+                "--no-final-probe",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 2
+    )
+
+
+def test_a_finished_run_resumed_trains_no_step_more(tmp_path):
+    cfg = TrainConfig(**SMALL, steps=7, final_probe=False, out=str(tmp_path / "r"))
+    first = train(cfg)  # 7 steps: the run ends mid-epoch (22 steps of 64 digits)
+    again = train(TrainConfig(**{**vars(cfg), "resume": True}))
+    assert again["step"] == first["step"] == 7 and again["loss"] == first["loss"]
+    assert [r["step"] for r in Run(tmp_path / "r").metrics() if "loss" in r][-1] == 7

@@ -4,7 +4,8 @@ import json
 
 import torch
 
-from lejepa_viz.toys import lambda_runs, make_cloud
+from lejepa_viz.toys.clouds import make_cloud
+from lejepa_viz.toys.tiny import lambda_runs
 from lejepa_viz.viz import notebook
 
 

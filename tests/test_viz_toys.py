@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 
 from lejepa_viz.multivariate.slicing import directions
-from lejepa_viz.toys import Trajectory, lambda_runs, make_cloud, sigreg_flow
+from lejepa_viz.toys.clouds import make_cloud
+from lejepa_viz.toys.descent import sigreg_flow
+from lejepa_viz.toys.tiny import lambda_runs
+from lejepa_viz.toys.trajectory import Trajectory
 from lejepa_viz.viz.toys import LambdaAnimation, flow_animation
 
 

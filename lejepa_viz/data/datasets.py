@@ -334,11 +334,12 @@ def _folder(root: Path, split: str, size: int, skip_bad: bool) -> ImageDataset:
 
 
 def _image_files(folder: Path, layout: str) -> dict[str, list[Path]]:
-    """``{class: image paths}`` of ``folder/<class>/**``, classes with images only."""
+    """``{class: sorted image paths}`` of ``folder/<class>/**``, classes with images only (in
+    name order, not natural order: the fixed 90/10 split depends on the order)."""
     classes = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
         raise ValueError(f"image folder {folder} has no class subfolders; {layout}")
-    files = {d.name: paths for d in classes if (paths := find_images(d))}
+    files = {d.name: sorted(paths) for d in classes if (paths := find_images(d))}
     if not files:
         exts = " ".join(sorted(IMAGE_EXTENSIONS))
         raise ValueError(

@@ -22,7 +22,7 @@ import torch
 from ..data import ImageDataset, load_dataset
 from ..distributed import resolve_device
 from ..model import Encoder, encoder_from_checkpoint
-from ..runs import Run, save_json
+from ..runs import Run, load_checkpoint, save_json
 from .probes import (
     encoder_features,
     evaluate_features,
@@ -36,11 +36,9 @@ MODELS = ("trained", "random", "pixels")
 
 
 def _checkpoint_path(run: str | os.PathLike) -> Path:
+    """A run folder's checkpoint, or ``run`` itself when it is a file."""
     path = Path(run)
-    path = path / Run.CHECKPOINT if path.is_dir() else path
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path} does not exist (a run folder or its checkpoint.pt)")
-    return path
+    return Run(path).path(Run.CHECKPOINT) if path.is_dir() else path
 
 
 def _subset(ds: ImageDataset, n: int | None, seed: int) -> tuple[torch.Tensor, np.ndarray]:
@@ -56,9 +54,9 @@ class _Evaluation:
 
     def __init__(self, run, num_train: int | None, num_test: int | None, seed: int, device):
         self.path = _checkpoint_path(run)
-        ckpt = torch.load(self.path, map_location="cpu", weights_only=True)
+        ckpt = load_checkpoint(self.path)
         self.trained, self.config = encoder_from_checkpoint(ckpt), ckpt["config"]
-        self.epochs, self.run_id = ckpt["epoch"], ckpt.get("run_id")
+        self.epochs, self.step, self.run_id = ckpt["epoch"], ckpt["step"], ckpt.get("run_id")
         self.sizes, self.seed, self.device = (num_train, num_test), seed, resolve_device(device)
 
     @cached_property
@@ -149,7 +147,8 @@ def evaluate_run(
         device: where the encoders run.
         out: the JSON file; default ``eval.json`` beside the checkpoint
             (``eval_<num_train>_<num_test>.json`` for subsets).
-        reuse: load ``out`` instead when it holds this evaluation of this run.
+        reuse: load ``out`` instead when it holds this evaluation (same settings) of this run
+            at this step.
         progress: progress bars while extracting features.
 
     Returns:
@@ -158,10 +157,10 @@ def evaluate_run(
         (:func:`~lejepa_viz.evaluate.probes.evaluate_features`).
     """
     ev = _Evaluation(run, num_train, num_test, seed, device)
-    subsets = "" if num_train is None and num_test is None else f"_{num_train}_{num_test}"
-    path = Path(out) if out is not None else ev.path.with_name(f"eval{subsets}.json")
+    path = Path(out) if out is not None else ev.path.with_name(Run.evaluation(num_train, num_test))
     key = {
         "run_id": ev.run_id,
+        "step": ev.step,
         "shots": [str(s) for s in shots],
         "draws": draws,
         "seed": seed,

@@ -98,8 +98,9 @@ class SlicingUnivariateTest(nn.Module):
 
     def _host_step(self) -> int:
         """The step counter as a Python int. The buffer is read (a GPU sync on CUDA) only when
-        something other than :meth:`forward` wrote it since: loading a state dict, ``.to()``,
-        ``step.zero_()``; tensors count their in-place writes on the host (``_version``)."""
+        something other than :meth:`forward` wrote it since — loading a state dict, ``.to()``,
+        ``step.zero_()`` or ``step.fill_(s)``: tensors count their in-place writes on the host
+        (``_version``). A write through ``step.data`` bypasses that count and is not seen."""
         seen = (self.step.data_ptr(), self.step._version)
         if seen != self._step_seen:
             self._step_value, self._step_seen = int(self.step), seen

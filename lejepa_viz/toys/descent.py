@@ -3,7 +3,7 @@
 The smallest experiment that shows what a statistic does as a loss: no network, no data.
 :func:`descend` is the one loop; :func:`sigreg_flow` runs it with SIGReg (the cloud becomes
 N(0, I)), :func:`statistic_flow` with any univariate statistic (does its gradient bring a
-sample to N(0, 1)?), and :func:`flow_table` flows every cloud of :mod:`.clouds` for the
+sample to N(0, 1)?), and :func:`clouds_table` flows every cloud of :mod:`.clouds` for the
 ``lejepa-viz clouds`` table.
 """
 
@@ -80,7 +80,11 @@ def descend(
         opt.zero_grad(set_to_none=True)
         value.backward()
         if not (torch.isfinite(value) and torch.isfinite(points.grad).all()):
-            traj.finite = False
+            traj.finite, traj.stopped = False, "not finite"
+            if traj.steps[-1] != step:  # the points where it stopped are the last snapshot
+                with torch.no_grad():
+                    values = {name: fn(points.detach()) for name, fn in (measures or {}).items()}
+                traj.record(step, points, **values)
             break
         opt.step()
     return traj
@@ -165,7 +169,7 @@ def statistic_flow(
     )
 
 
-def flow_table(n: int = 1024, dim: int = 8, steps: int = 400, seed: int = 0) -> dict:
+def clouds_table(n: int = 1024, dim: int = 8, steps: int = 400, seed: int = 0) -> dict:
     """SIGReg of every cloud of :data:`~lejepa_viz.toys.clouds.CLOUD_SHAPES` before and after
     a SIGReg flow, judged on 1024 directions the flows never saw, beside a true N(0, I)
     sample of the same size (the ``lejepa-viz clouds`` table).
@@ -174,7 +178,7 @@ def flow_table(n: int = 1024, dim: int = 8, steps: int = 400, seed: int = 0) -> 
         ``{"rows": [{"cloud", "before", "after"}], "gaussian": float}``.
 
     Example:
-        >>> table = flow_table(n=128, dim=2, steps=20)
+        >>> table = clouds_table(n=128, dim=2, steps=20)
         >>> [row["cloud"] for row in table["rows"]]
         ['line', 'ring', 'moons', 'heavy']
     """
@@ -182,14 +186,8 @@ def flow_table(n: int = 1024, dim: int = 8, steps: int = 400, seed: int = 0) -> 
     gaussian = torch.randn(n, dim, generator=torch.Generator().manual_seed(seed))
     rows = []
     for shape in CLOUD_SHAPES:
-        flow = sigreg_flow(
-            make_cloud(shape, n, dim, seed=seed),
-            steps=steps,
-            every=steps,
-            seed=seed,
-            judge_slices=1,
-            progress=False,
-        )
-        before, after = (judge(s, step=0).item() for s in flow.snapshots)
+        start = make_cloud(shape, n, dim, seed=seed)
+        flow = descend(SIGReg(num_slices=256, seed=seed), start, steps=steps, lr=0.05, every=steps)
+        before, after = (judge(points, step=0).item() for points in flow.snapshots)
         rows.append({"cloud": shape, "before": before, "after": after})
     return {"rows": rows, "gaussian": judge(gaussian, step=0).item()}

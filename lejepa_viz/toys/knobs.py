@@ -6,30 +6,18 @@ Both are computed again whenever a slider of notebook 05 moves (:mod:`lejepa_viz
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from .._checks import as_samples, integer_at_least, positive
+from ..distributed import one_thread
 from ..multivariate.slicing import directions
 from ..sigreg import SIGReg, lejepa_loss
 from ..univariate.epps_pulley import ecf_statistic
 
 SLICE_COUNTS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one CPU thread inside the block (tiny tensors: thread wake-ups cost more
-    than they save, many times over on a busy machine), then restore the thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def slice_spread(

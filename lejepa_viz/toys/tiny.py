@@ -25,10 +25,10 @@ from tqdm.auto import tqdm
 
 from .._checks import integer_at_least, positive
 from ..data import MultiViewAugment, load_dataset
+from ..distributed import one_thread
 from ..runs import save_torch
 from ..sigreg import SIGReg, lejepa_loss
 from .clouds import make_cloud
-from .knobs import one_thread
 from .trajectory import Trajectory
 
 TASKS = ("digits", "cloud")

@@ -236,11 +236,22 @@ def set_learning_rates(s: Setup, p: Progress, clock: Clock) -> None:
 
 
 def metrics_line(s: Setup, p: Progress, losses: StepLosses, clock: Clock) -> dict:
-    """The metrics line of a logged step (reading the losses waits for a GPU: only here)."""
+    """The metrics line of a logged step (reading the losses waits for a GPU: only here).
+
+    Raises:
+        FloatingPointError: a loss is NaN or Inf (checked here for free, also when the input
+            checks are off on CUDA: a run never goes on silently with a NaN loss).
+    """
+    values = {name: value.item() for name, value in losses._asdict().items()}
+    if not all(math.isfinite(v) for v in values.values()):
+        raise FloatingPointError(
+            f"the loss is not finite at step {p.step} ({values}); lower --lr, or look for "
+            "NaN/Inf images with --check-values"
+        )
     return {
         "step": p.step,
         "epoch": p.epoch,
-        **{name: value.item() for name, value in losses._asdict().items()},
+        **values,
         "lr": s.optimizer.param_groups[0]["lr"],
         "images_per_s": clock.lap() * s.cfg.batch_size * dist.world_size(),
         "elapsed_s": round(p.elapsed, 2),
@@ -302,7 +313,10 @@ def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dic
         generator=s.views_gen,
         autocast=autocast,
     )  # (images, labels) -> losses
-    clock, stop, last = Clock(p), False, {}
+    clock, last = Clock(p), {}
+    stop = p.epoch >= s.num_epochs or (s.total_steps is not None and p.step >= s.total_steps)
+    if stop:  # resumed after its last step (killed before its result was saved): no step more
+        last = next((r for r in reversed(run.metrics()) if "loss" in r), {})
     s.model.train()
     with value_checks(checks):
         while p.epoch < s.num_epochs and not stop:
@@ -380,10 +394,14 @@ def cached_train(
     if not cached:
         saved = run.config()
         resume = run.has_checkpoint() and saved is not None and config_key(saved) == key
-        records = run.metrics() if resume else []
+        records: list[dict] | None = None
 
         def logged(record: dict) -> None:
-            records.append(record)
+            nonlocal records
+            if records is None:  # the log as train left it: a resumed run's trimmed lines
+                records = run.metrics()
+            else:
+                records.append(record)
             on_update(records)
 
         result = train(replace(cfg, resume=resume), logged if on_update is not None else None)

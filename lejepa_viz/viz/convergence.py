@@ -7,8 +7,8 @@ SIGReg integrates; (d) the loss curves with a cursor at the frame's step. Projec
 histograms and ECF gaps are computed once for all frames; a frame only moves the artists of one
 reused figure (fixed axis limits, so frames compare) and draws it. The same animation shows a
 training run (``snapshots.pt`` of :func:`lejepa_viz.train.train`, :func:`animate_snapshots`)
-and the SIGReg gradient flow of a point cloud (:mod:`lejepa_viz.toys.descent`: no labels, one
-curve).
+and the SIGReg gradient flow of a point cloud (:func:`lejepa_viz.viz.toys.flow_animation`: no
+labels, one curve).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from .._checks import as_samples, integer_at_least
 from ..multivariate.slicing import directions
-from ..runs import Snapshots, load_curves, load_snapshots
+from ..runs import Run, Snapshots, load_curves, load_snapshots
 from ..sigreg import SIGReg
 from .export import animation_path, save_animation
 
@@ -442,7 +442,7 @@ def animate_snapshots(
     if not isinstance(snapshots, Snapshots):
         source = Path(snapshots)
         snapshots = load_snapshots(source)
-        beside = source.with_name("metrics.jsonl")
+        beside = source.with_name(Run.METRICS)
         if metrics is None and beside.is_file():
             metrics = beside
     curves = None

@@ -17,7 +17,7 @@ from .export import figure_to_array
 
 
 def flow_animation(flow: Trajectory, title: str, seed: int = 0) -> ConvergenceAnimation:
-    """The convergence animation of a gradient flow (:func:`lejepa_viz.toys.sigreg_flow`):
+    """The convergence animation of a gradient flow (:func:`lejepa_viz.toys.descent.sigreg_flow`):
     the cloud at each recorded step, its SIGReg curve in panel (d)."""
     return ConvergenceAnimation(
         torch.stack(flow.snapshots),
@@ -29,7 +29,7 @@ def flow_animation(flow: Trajectory, title: str, seed: int = 0) -> ConvergenceAn
 
 
 class LambdaAnimation:
-    """Side by side, one panel per λ: the outputs of :func:`lejepa_viz.toys.lambda_runs` on two
+    """Side by side, one panel per λ: the outputs of :func:`lejepa_viz.toys.tiny.lambda_runs` on two
     fixed random unit directions over the N(0, I) 1σ / 2σ circles, with the step and the SIGReg
     value of each run. One matplotlib figure whose artists are updated frame by frame.
 

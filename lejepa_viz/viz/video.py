@@ -14,6 +14,7 @@ import math
 import os
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import torch
 from PIL import Image
@@ -126,8 +127,6 @@ def patch_video(
         >>> len(out), out[0].shape, out[0].dtype
         (2, (64, 128, 3), dtype('uint8'))
     """
-    import matplotlib
-
     if not isinstance(frames, torch.Tensor) or frames.dtype != torch.uint8 or frames.ndim != 4:
         raise ValueError(
             "frames must be uint8 of shape (F, 3, H, W), got "

@@ -4,7 +4,7 @@
   t_max over three figures — the spread of SIGReg across slice draws
   (:func:`~lejepa_viz.toys.knobs.slice_spread`), the force of the loss on a 2-D cloud
   (:func:`~lejepa_viz.toys.knobs.loss_field`), and the tiny-encoder runs of
-  :func:`~lejepa_viz.toys.lambda_runs` (collapse at λ = 0, N(0, I) above).
+  :func:`~lejepa_viz.toys.tiny.lambda_runs` (collapse at λ = 0, N(0, I) above).
 - :func:`pca_explorer` (notebook 04): a threshold slider over PCA maps of patch features.
 
 The widgets re-display plotly figures in an ``ipywidgets.Output`` (no ``FigureWidget``, which
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ...toys.clouds import make_cloud
 from ...toys.knobs import SLICE_COUNTS, loss_field, slice_spread
@@ -195,7 +196,7 @@ def lambda_explorer(
 ):
     """Sliders for λ, the number of slices, the number of knots and t_max over three figures.
 
-    λ picks one of ``runs`` (:func:`~lejepa_viz.toys.lambda_runs`) and sets the loss of the force field; K, the
+    λ picks one of ``runs`` (:func:`~lejepa_viz.toys.tiny.lambda_runs`) and sets the loss of the force field; K, the
     knots and t_max set the SIGReg of the spread and of the force field. ``cloud`` (N, 2) is
     the cloud of the spread and the field, default ``make_cloud("moons", 256)``; its spread is
     drawn next to a sample of N(0, I) of the same size. Figures redraw when a slider is
@@ -275,8 +276,6 @@ def lambda_explorer(
 
 def png_bytes(image: np.ndarray) -> bytes:
     """An RGB uint8 image ``(H, W, 3)`` encoded as PNG."""
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG")
     return buf.getvalue()
