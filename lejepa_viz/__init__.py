@@ -14,8 +14,18 @@ The original release's Quick Start runs unchanged with ``import lejepa_viz as le
 
 from . import multivariate, univariate
 from .model import load_encoder
-from .sigreg import LeJEPALoss, SIGReg, lejepa_loss
+from .sigreg import LeJEPALoss, NullLevel, SIGReg, lejepa_loss, null_level, null_mean
 
 __version__ = "0.1.0"
 
-__all__ = ["LeJEPALoss", "SIGReg", "lejepa_loss", "load_encoder", "multivariate", "univariate"]
+__all__ = [
+    "LeJEPALoss",
+    "NullLevel",
+    "SIGReg",
+    "lejepa_loss",
+    "load_encoder",
+    "multivariate",
+    "null_level",
+    "null_mean",
+    "univariate",
+]

@@ -10,13 +10,14 @@ distribution an isotropic Gaussian. The LeJEPA loss adds one prediction term:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import torch
 
-from ._checks import as_samples, integer_at_least
+from ._checks import as_samples, integer_at_least, positive
 from .multivariate.slicing import SlicingUnivariateTest
-from .univariate.epps_pulley import EppsPulley
+from .univariate.epps_pulley import EppsPulley, epps_pulley_quadrature
 
 
 class SIGReg(SlicingUnivariateTest):
@@ -101,3 +102,107 @@ def lejepa_loss(
     pred = (z - centre).square().mean()
     reg = sigreg(z)
     return LeJEPALoss((1 - lam) * pred + lam * reg, pred, reg)
+
+
+class NullLevel(NamedTuple):
+    """What SIGReg scores on true N(0, I) samples: ``mean`` and ``sd`` over samples, and the band
+    ``(low, high)`` = mean ∓ 2 sd that a converged embedding of the same size sits in (``low``
+    no less than 0: the statistic is non-negative; in few dimensions, where the slices are
+    correlated, its spread is wide)."""
+
+    mean: float
+    sd: float
+    n: int
+    dim: int
+    num_slices: int
+    views: int = 1
+
+    @property
+    def low(self) -> float:
+        return max(0.0, self.mean - 2 * self.sd)
+
+    @property
+    def high(self) -> float:
+        return self.mean + 2 * self.sd
+
+    @property
+    def floor(self) -> float:
+        """The value a true Gaussian sample scores below once in a hundred: the 1% point of the
+        gamma law with this mean and sd (the statistic is a weighted sum of χ² terms, which a
+        gamma fits by its first two moments). Below it, a cloud matches the knots, not N(0, I)."""
+        from scipy.stats import gamma
+
+        shape = (self.mean / self.sd) ** 2
+        return float(gamma.ppf(0.01, shape, scale=self.mean / shape))
+
+
+def null_mean(n_points: int = 17, t_max: float = 3.0) -> float:
+    """The exact mean of the Epps–Pulley statistic (and of SIGReg) under the null, any N and D.
+
+    For N samples of N(0, 1), ``E |φ_N(t) − e^{−t²/2}|² = (1 − e^{−t²}) / N``, so
+    ``E EP = Σ_j w_j (1 − e^{−t_j²})`` on the quadrature's knots; SIGReg averages projections,
+    each exactly N(0, 1) under N(0, I). As ``t_max`` grows and the knots thicken it tends to
+    ``√(2π) − √(2π/3) ≈ 1.0606``.
+
+    Example:
+        >>> round(null_mean(), 4)
+        1.0525
+    """
+    t, weights, _ = epps_pulley_quadrature(t_max, n_points)
+    return float((weights * -torch.expm1(-t.square())).sum())
+
+
+@lru_cache(maxsize=64)
+def _null_sd(
+    n: int, dim: int, views: int, num_slices: int, n_points: int, t_max: float, reps: int, seed: int
+) -> float:
+    g = torch.Generator().manual_seed(seed)
+    sigreg = SlicingUnivariateTest(EppsPulley(t_max, n_points), num_slices, None, seed=seed)
+    values = []
+    with torch.no_grad():
+        for chunk in range(0, reps, 16):  # (r, V, n, dim) samples, one statistic each
+            x = torch.randn(min(16, reps - chunk), views, n, dim, generator=g)
+            values.append(sigreg(x, step=chunk).mean((-2, -1)))  # (r,): mean over views, slices
+    return torch.cat(values).double().std().item()
+
+
+def null_level(
+    n: int,
+    dim: int,
+    *,
+    num_slices: int = 1024,
+    views: int = 1,
+    n_points: int = 17,
+    t_max: float = 3.0,
+    reps: int = 64,
+    seed: int = 0,
+) -> NullLevel:
+    """The SIGReg of true N(0, I) samples of ``n`` points in ``dim`` dimensions: the level a
+    Gaussian embedding of that size reaches, and no lower unless it over-fits the knots.
+
+    The mean is exact (:func:`null_mean`); the standard deviation is simulated on ``reps``
+    seeded samples (cached), with ``num_slices`` directions per sample as the judge uses.
+
+    Args:
+        n: points per sample, N.
+        dim: dimension D.
+        num_slices: directions K of the SIGReg being judged (more: a narrower band).
+        views: the statistic is averaged over this many independent samples on the same
+            directions, as the training loss averages its V views.
+        n_points, t_max: its quadrature.
+        reps: simulated samples for the spread.
+        seed: seed of the samples and directions.
+
+    Example:
+        >>> level = null_level(512, 16)
+        >>> round(level.mean, 3), 0 < level.sd < 0.2, level.low < level.mean < level.high
+        (1.052, True, True)
+    """
+    n = integer_at_least(n, 2, "n")
+    dim = integer_at_least(dim, 1, "dim")
+    num_slices = integer_at_least(num_slices, 1, "num_slices")
+    views = integer_at_least(views, 1, "views")
+    reps = integer_at_least(reps, 2, "reps")
+    t_max = positive(t_max, "t_max")
+    sd = _null_sd(n, dim, views, num_slices, n_points, t_max, reps, seed)
+    return NullLevel(null_mean(n_points, t_max), sd, n, dim, num_slices, views)

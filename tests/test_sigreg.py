@@ -261,3 +261,40 @@ def test_sigreg_bad_input(x, match):
 def test_bad_reduction():
     with pytest.raises(ValueError, match="reduction"):
         SlicingUnivariateTest(EppsPulley(), num_slices=4, reduction="max")
+
+
+def test_null_mean_is_the_quadrature_of_one_minus_exp_and_close_to_the_integral():
+    t = torch.linspace(0, 3, 17, dtype=torch.float64)
+    w = torch.full((17,), 2 * 3 / 16, dtype=torch.float64)
+    w[[0, -1]] = 3 / 16
+    by_hand = (w * torch.exp(-(t**2) / 2) * (1 - torch.exp(-(t**2)))).sum().item()
+    assert lejepa.null_mean() == pytest.approx(by_hand, rel=1e-12)
+    continuous = math.sqrt(2 * math.pi) - math.sqrt(2 * math.pi / 3)  # ∫ over the real line
+    assert lejepa.null_mean(n_points=65, t_max=6.0) == pytest.approx(continuous, rel=1e-4)
+    assert abs(lejepa.null_mean() - continuous) < 0.01  # 17 knots on [0, 3]: within 1%
+
+
+def test_null_level_matches_a_simulation_with_the_plain_formula():
+    """Mean and spread of SIGReg on true N(0, I) samples, simulated here independently."""
+    n, dim, k = 128, 4, 16
+    g = torch.Generator().manual_seed(7)
+    values = []
+    for rep in range(300):
+        x = torch.randn(n, dim, generator=g, dtype=torch.float64)
+        A = directions(dim, k, seed=99, step=rep).double()
+        values.append(plain_epps_pulley(x @ A).mean().item())
+    values = torch.tensor(values)
+    level = lejepa.null_level(n, dim, num_slices=k, reps=256)
+    assert abs(values.mean().item() - level.mean) < 3 * values.std().item() / math.sqrt(300)
+    assert level.sd == pytest.approx(values.std().item(), rel=0.2)
+    assert level.low == pytest.approx(level.mean - 2 * level.sd)
+    # the floor: about 1 in 100 simulated Gaussian samples score below it (300 draws: 0–9)
+    assert 0 < level.floor < level.mean and (values < level.floor).sum() <= 9
+    assert level.floor > values.min() / 2  # and not far below the lowest (a normal fit: 0.15)
+    # more slices narrow the band where there is room (D large), more views by about √V
+    wide = lejepa.null_level(n, 64, num_slices=16).sd
+    assert lejepa.null_level(n, 64, num_slices=256).sd < 0.6 * wide
+    four = lejepa.null_level(n, dim, num_slices=k, views=4, reps=256)
+    assert four.sd == pytest.approx(level.sd / 2, rel=0.25) and four.mean == level.mean
+    with pytest.raises(ValueError, match="n must"):
+        lejepa.null_level(1, 2)
