@@ -9,11 +9,13 @@ embedding (what the online probe reads) and the projector output ``z`` (what the
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import timm
 import torch
+import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import load_state_dict, register_model
 from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
@@ -26,7 +28,8 @@ from .runs import load_checkpoint
 # than a tiny ViT at 28x28), a small ViT for photos (patch features for the PCA maps).
 DEFAULT_BACKBONES = {"fashion-mnist": "test_byobnet", "digits": "test_byobnet"}
 DEFAULT_RGB_BACKBONE = "vit_tiny_patch16_224"
-CNN_FEATURE_LEVELS = 3  # pooled feature maps of this many last levels make a CNN's probe features
+CNN_FEATURE_LEVELS = 4  # the feature maps of this many last levels make a CNN's probe features
+CNN_FEATURE_GRID = 4  # each pooled to at most this many cells a side (28 x 28: 4, 4, 2, 1)
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 VIT_HINT = "a timm VisionTransformer such as vit_small_patch16_224 or vit_small_patch14_dinov2"
 
@@ -98,7 +101,7 @@ class Encoder(nn.Module):
         >>> enc = Encoder("test_resnet", in_chans=1, image_size=28, mean=(0.29,), std=(0.35,))
         >>> emb, z = enc(torch.rand(4, 1, 28, 28))
         >>> emb.shape, z.shape, enc.features(torch.rand(4, 1, 28, 28)).shape
-        (torch.Size([4, 96]), torch.Size([4, 128]), torch.Size([4, 336]))
+        (torch.Size([4, 96]), torch.Size([4, 128]), torch.Size([4, 2144]))
     """
 
     def __init__(
@@ -160,15 +163,66 @@ class Encoder(nn.Module):
         z = self.projector(torch.cat(emb))  # (V·B, D)
         return z.view(-1, B, z.shape[-1]), emb[0]
 
+    def batchnorms(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        return [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    @contextmanager
+    def batch_statistics(self) -> Iterator[Encoder]:
+        """Inside the block the encoder is in train mode, so BatchNorm normalises a batch with
+        its own statistics, and no running statistic changes (not even the batch counter);
+        mode and BatchNorm settings are restored after. (No gradients are taken here: wrap
+        the call in ``no_grad``.)"""
+        was_training, norms = self.training, self.batchnorms()
+        for m in norms:
+            m.track_running_stats = False  # train mode: batch statistics, nothing updated
+        self.train()
+        try:
+            yield self
+        finally:
+            for m in norms:
+                m.track_running_stats = True
+            self.train(was_training)
+
+    @torch.no_grad()
+    def precise_bn(self, images: torch.Tensor, batch_size: int = 512) -> None:
+        """Re-estimate every BatchNorm's running statistics as the plain average over the
+        batches of ``images`` (uint8 or floats in [0, 1], ``(N, C, H, W)``): "precise BN".
+
+        Training views reach the backbone in separate calls (global, then local) whose
+        statistics differ, and the running averages mix them, so in eval mode clean images
+        are normalised with statistics they do not have (a 3-minute Fashion-MNIST CNN: SIGReg
+        of 512 clean test images 31.9; after this, 10.6, the probes unchanged). Only buffers
+        change, which training never reads (train mode uses batch statistics).
+        """
+        norms = self.batchnorms()
+        momenta = [m.momentum for m in norms]
+        was_training = self.training
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the batches
+        self.train()
+        try:
+            for chunk in images.split(batch_size):
+                chunk = chunk.to(self.mean.device)
+                self(chunk.float() / 255 if chunk.dtype == torch.uint8 else chunk.float())
+        finally:
+            for m, momentum in zip(norms, momenta, strict=True):
+                m.momentum = momentum
+            self.train(was_training)
+
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Probe features (B, F') of float images (B, C, H, W) in [0, 1].
 
         ViTs: the CLS tokens of the last two blocks (after the final norm), concatenated.
-        CNNs: the globally average-pooled maps of the last three feature levels, concatenated
-        (backbones without ``forward_intermediates``: the pooled embedding). On Fashion-MNIST
-        (10-minute run, 60k-image linear probe) the levels score: last 85.5%, last two 87.3%,
-        last three 88.3%.
+        CNNs: the maps of the last four feature levels, each average-pooled to at most a
+        4 x 4 grid and flattened, concatenated (backbones without ``forward_intermediates``:
+        the pooled embedding). Keeping the coarse layout matters on small images: on
+        Fashion-MNIST (test_byobnet, 28 x 28; 20k / 5k-image subsets) the last three levels'
+        grids (4 x 4, 2 x 2, 1 x 1: 1,792 numbers) score 86.96% linear and 84.62% k-NN after 3
+        minutes where the globally pooled maps score 85.90% and 80.82%; after 10 minutes the
+        fourth level (stage 0 at 4 x 4, 2,304 numbers in all) adds 0.66 points of linear
+        probe (88.12 → 88.78%), k-NN level (86.12 → 86.18%).
         """
         x = self.normalize(images)
         if not self.is_vit:
@@ -176,7 +230,9 @@ class Encoder(nn.Module):
                 return self.backbone(x)
             levels = min(CNN_FEATURE_LEVELS, len(self.backbone.feature_info))
             maps = self.backbone.forward_intermediates(x, indices=levels, intermediates_only=True)
-            return torch.cat([m.mean((-2, -1)) for m in maps], dim=-1)  # NCHW → (B, ΣC)
+            grids = [F.adaptive_avg_pool2d(m, [min(CNN_FEATURE_GRID, s) for s in m.shape[-2:]])
+                     for m in maps]  # fmt: skip
+            return torch.cat([g.flatten(1) for g in grids], dim=-1)  # (B, Σ C·h·w)
         blocks = self.backbone.forward_intermediates(
             x,
             indices=2,
@@ -187,6 +243,39 @@ class Encoder(nn.Module):
         )
         return torch.cat([prefix[:, 0] for _, prefix in blocks], dim=-1)
 
+    @property
+    def has_cls(self) -> bool:
+        """A ViT with a [CLS] token (the attention maps read its row)."""
+        return self.is_vit and getattr(self.backbone, "cls_token", None) is not None
+
+    @torch.no_grad()
+    def cls_attention(self, images: torch.Tensor) -> torch.Tensor:
+        """The last block's attention of the [CLS] token over the patches, per head:
+        ``(B, heads, P)`` for float images ``(B, C, H, W)`` in [0, 1], each row summing to at
+        most 1 (the rest goes to [CLS] itself and any register tokens).
+
+        Computed from the block's own weights on its input: ``softmax(q_cls · kᵀ · scale)``
+        with ``q, k`` from the block's ``qkv`` after its first norm (and ``q_norm`` /
+        ``k_norm``), as the paper's Fig. 13 and DINO read it.
+        """
+        if not self.has_cls:
+            name = self.config["backbone"]
+            raise ValueError(f"attention maps need a ViT with a [CLS] token, {name!r} is not one")
+        block = self.backbone.blocks[-1]
+        seen = []
+        hook = block.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+        try:
+            self.backbone.forward_features(self.normalize(images))
+        finally:
+            hook.remove()
+        x = block.norm1(seen[0])  # (B, N, C): the block's input, normalised as it does
+        attn = block.attn
+        B, N, _ = x.shape
+        qkv = attn.qkv(x).reshape(B, N, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = attn.q_norm(qkv[0]), attn.k_norm(qkv[1])  # (B, heads, N, head_dim)
+        weights = (q[:, :, :1] * attn.scale @ k.transpose(-2, -1)).softmax(-1)  # (B, h, 1, N)
+        return weights[:, :, 0, self.backbone.num_prefix_tokens :]  # (B, heads, P)
+
     @torch.no_grad()
     def patch_tokens(self, images: torch.Tensor) -> torch.Tensor:
         """Last-layer normalised patch tokens (B, P, F) of a ViT backbone, P = (H/p)·(W/p)."""
@@ -195,6 +284,13 @@ class Encoder(nn.Module):
             raise ValueError(f"patch tokens need a ViT backbone, {name!r} is not one")
         tokens = self.backbone.forward_features(self.normalize(images))  # (B, prefix + P, F)
         return tokens[:, self.backbone.num_prefix_tokens :]
+
+
+def random_twin(encoder: Encoder, seed: int = 0) -> Encoder:
+    """The same architecture as ``encoder`` at a seeded random initialisation, in eval mode."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Encoder(**encoder.config).eval()
 
 
 def encoder_from_checkpoint(ckpt: dict) -> Encoder:

@@ -133,8 +133,9 @@ class Snapshots:
     """The embeddings a training run recorded on a fixed batch (``snapshots.pt``)."""
 
     steps: list[int]  # (S,) training step of each snapshot
-    z: torch.Tensor  # (S, n, D) float32 projector outputs
+    z: torch.Tensor  # (S, n, D) float32 projector outputs of fixed clean test images
     labels: torch.Tensor | None = None  # (n,) class of each image
+    z_views: torch.Tensor | None = None  # (S, B, D) float32: the training views SIGReg acted on
     classes: list[str] | None = None  # class names
     lam: float | None = None  # λ of the run
     dataset: str | None = None
@@ -166,10 +167,11 @@ def load_snapshots(path: str | os.PathLike) -> Snapshots:
             f"{path} is not a lejepa-viz snapshots file: {problem}; "
             "it is written by `lejepa-viz train` as snapshots.pt"
         )
-    labels = data.get("labels")
+    labels, views = data.get("labels"), data.get("z_views")
     return Snapshots(
         steps=[int(s) for s in data["steps"]],
         z=data["z"].float(),
+        z_views=None if views is None else views.float(),
         labels=None if labels is None else torch.as_tensor(labels),
         classes=data.get("classes"),
         lam=data.get("lam"),

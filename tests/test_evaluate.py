@@ -290,8 +290,9 @@ def test_run_features_are_the_subset_the_seed_draws(digits_run):
     from lejepa_viz.data import load_dataset
     from lejepa_viz.evaluate import frozen_probe, run_features
 
-    train_x, train_y, test_x, test_y = run_features(digits_run, model="pixels", num_train=300,
-                                                    num_test=100, seed=3)  # fmt: skip
+    train_x, train_y, test_x, test_y = run_features(
+        digits_run, model="pixels", num_train=300, num_test=100, seed=3
+    )
     data = load_dataset("digits", "train")
     pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(3))[:300]
     np.testing.assert_array_equal(train_x, data.images[pick].flatten(1).float().numpy() / 255)

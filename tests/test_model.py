@@ -1,9 +1,11 @@
 """Encoder probe features and patch tokens against a second path: forward hooks on timm modules."""
 
+import math
+
 import pytest
 import torch
 
-from lejepa_viz.model import CNN_FEATURE_LEVELS, Encoder
+from lejepa_viz.model import CNN_FEATURE_GRID, CNN_FEATURE_LEVELS, Encoder
 
 
 def hooked(module: torch.nn.Module, names: list[str], x: torch.Tensor) -> list[torch.Tensor]:
@@ -20,13 +22,22 @@ def hooked(module: torch.nn.Module, names: list[str], x: torch.Tensor) -> list[t
     return [outputs[n] for n in names]
 
 
+def grid_mean(m: torch.Tensor, cells: int) -> torch.Tensor:
+    """Average of ``m`` (B, C, H, W) over a ``cells x cells`` grid of equal blocks, flattened
+    (B, C·cells²) — by reshaping, a second path to adaptive pooling when ``cells`` divides H."""
+    B, C, H, W = m.shape
+    cells_h, cells_w = min(cells, H), min(cells, W)
+    blocks = m.reshape(B, C, cells_h, H // cells_h, cells_w, W // cells_w)
+    return blocks.mean((3, 5)).flatten(1)
+
+
 @pytest.mark.parametrize("backbone", ["test_byobnet", "test_resnet"])
-def test_cnn_features_pool_the_last_levels(backbone):
-    enc = Encoder(backbone, 1, 28, mean=(0.3,), std=(0.4,)).eval()
-    images = torch.rand(5, 1, 28, 28)
+def test_cnn_features_are_the_last_levels_on_a_coarse_grid(backbone):
+    enc = Encoder(backbone, 1, 32, mean=(0.3,), std=(0.4,)).eval()
+    images = torch.rand(5, 1, 32, 32)
     levels = [info["module"] for info in enc.backbone.feature_info][-CNN_FEATURE_LEVELS:]
     maps = hooked(enc.backbone, levels, (images - 0.3) / 0.4)
-    expected = torch.cat([m.mean((-2, -1)) for m in maps], dim=-1)
+    expected = torch.cat([grid_mean(m, CNN_FEATURE_GRID) for m in maps], dim=-1)
     with torch.no_grad():
         torch.testing.assert_close(enc.features(images), expected)
 
@@ -79,3 +90,55 @@ def test_forward_views_is_each_view_through_the_backbone_then_one_projector():
                 torch.testing.assert_close(z[v, n], zz[0], rtol=1e-4, atol=1e-5)
                 if v < 2:
                     torch.testing.assert_close(emb[v * 5 + n], e[0], rtol=1e-4, atol=1e-5)
+
+
+def test_cls_attention_is_the_blocks_own_attention_row():
+    torch.manual_seed(0)
+    enc = Encoder("test_vit", 3, 64, (0.5,) * 3, (0.25,) * 3).eval()
+    images = torch.rand(3, 3, 64, 64)
+    ours = enc.cls_attention(images)  # (B, heads, P)
+    block = enc.backbone.blocks[-1]
+    seen = []
+    hook = block.register_forward_pre_hook(lambda m, a: seen.append(a[0]))
+    with torch.no_grad():
+        enc.backbone.forward_features(enc.normalize(images))
+    hook.remove()
+    x = block.norm1(seen[0])  # (B, N, C)
+    B, N, C = x.shape
+    heads = block.attn.num_heads
+    # by hand from the qkv weights, the whole attention matrix
+    q, k, v = (x @ block.attn.qkv.weight.T + block.attn.qkv.bias).split(C, dim=-1)
+    q, k, v = (t.view(B, N, heads, C // heads).transpose(1, 2) for t in (q, k, v))
+    full = (q @ k.transpose(-2, -1) / math.sqrt(C // heads)).softmax(-1)  # (B, h, N, N)
+    torch.testing.assert_close(ours, full[:, :, 0, 1:], rtol=1e-5, atol=1e-6)
+    # and that matrix is the one the block uses: its output is the module's own
+    out = block.attn.proj((full @ v).transpose(1, 2).reshape(B, N, C))
+    with torch.no_grad():
+        torch.testing.assert_close(out, block.attn(x), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="CLS"):
+        Encoder("test_byobnet", 1, 28, (0.3,), (0.4,)).cls_attention(torch.rand(1, 1, 28, 28))
+
+
+def test_batch_statistics_and_precise_bn_touch_only_the_running_statistics():
+    import copy
+
+    torch.manual_seed(0)
+    enc = Encoder("test_byobnet", 1, 28, (0.3,), (0.4,), proj_hidden=32, proj_dim=8).eval()
+    images = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    x = images.float() / 255
+    before = copy.deepcopy(enc.state_dict())
+    with torch.no_grad(), enc.batch_statistics():
+        z = enc(x)[1]
+    assert not enc.training and all(torch.equal(before[k], v) for k, v in enc.state_dict().items())
+    twin = copy.deepcopy(enc).train()  # a train-mode forward normalises with the batch's stats
+    with torch.no_grad():
+        torch.testing.assert_close(z, twin(x)[1])
+    # precise BN: the first BatchNorm's running mean is the mean of its inputs over the images
+    first = enc.batchnorms()[0]
+    inputs = []
+    hook = first.register_forward_hook(lambda m, a, out: inputs.append(a[0]))
+    enc.precise_bn(images, batch_size=16)  # four equal batches: the mean of their means
+    hook.remove()
+    seen = torch.cat(inputs)  # (64, C, h, w)
+    torch.testing.assert_close(first.running_mean, seen.mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
+    assert not enc.training and first.momentum == 0.1

@@ -21,7 +21,7 @@ import torch
 
 from ..data import ImageDataset, load_dataset
 from ..distributed import resolve_device
-from ..model import Encoder, encoder_from_checkpoint
+from ..model import Encoder, encoder_from_checkpoint, random_twin
 from ..runs import Run, load_checkpoint, save_json
 from .probes import (
     encoder_features,
@@ -75,8 +75,7 @@ class _Evaluation:
         if model == "pixels":
             return None
         if model == "random":
-            torch.manual_seed(self.seed)
-            return Encoder(**self.trained.config).eval()
+            return random_twin(self.trained, self.seed)
         return self.trained
 
     def features(self, model: str, progress: bool = False) -> tuple[np.ndarray, ...]:

@@ -5,12 +5,12 @@ snapshots (:mod:`.recorder`) and the loop, ``train`` and ``cached_train`` (:mod:
 from .config import TrainConfig
 from .loop import cached_train, train
 from .recorder import Recorder
-from .step import LeJEPAModel, StepLosses, lr_scale, train_step
+from .step import LeJEPAModel, StepOutput, lr_scale, train_step
 
 __all__ = [
     "LeJEPAModel",
     "Recorder",
-    "StepLosses",
+    "StepOutput",
     "TrainConfig",
     "cached_train",
     "lr_scale",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, replace
 
 from ..model import default_backbone
@@ -28,6 +29,9 @@ class TrainConfig:
     batch_size: int = 256  # images per process and step (each gives G + L views)
     num_global: int = 2
     num_local: int = 2  # (28x28: two 14x14 local views beat four at equal wall time)
+    global_scale: tuple[float, float] | None = None  # crop area of global views; None: the
+    local_scale: tuple[float, float] | None = None  # dataset's (MultiViewAugment.for_dataset)
+    clean_views: int = 0  # leading global views that are the whole image, only flipped
     lam: float = 0.05
     lr: float = 5e-3
     weight_decay: float = 0.05
@@ -43,7 +47,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps; a checkpoint is also written every epoch
     resume: bool = False
     skip_bad_images: bool = False
-    snapshot_images: int = 512
+    snapshot_images: int = 256  # recorded test images; = batch_size: SIGReg reads as the loss
     max_snapshots: int = 200
     final_probe: bool = True  # at the end: logistic regression on frozen features (full train set)
     progress: bool = True
@@ -85,5 +89,6 @@ class TrainConfig:
 
 
 def config_key(config: dict) -> dict:
-    """The fields of a saved (resolved) config that decide its results."""
-    return {k: v for k, v in config.items() if k not in NOT_IN_KEY}
+    """The fields of a saved (resolved) config that decide its results, as JSON has them
+    (tuples are lists), so that a config and its ``config.json`` compare equal."""
+    return json.loads(json.dumps({k: v for k, v in config.items() if k not in NOT_IN_KEY}))

@@ -34,7 +34,9 @@ from ..runs import Run
 from ..sigreg import SIGReg
 from .config import TrainConfig, config_key
 from .recorder import Recorder
-from .step import LeJEPAModel, StepLosses, lr_scale, train_step
+from .step import LeJEPAModel, StepOutput, lr_scale, train_step
+
+PRECISE_BN_IMAGES = 4096  # clean training images BatchNorm statistics are re-estimated on
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Setup:
     optimizer: torch.optim.Optimizer
     sampler: DistributedSampler
     recorder: Recorder
+    bn_images: torch.Tensor  # (n, C, H, W) uint8: the clean images of precise BN
     views_gen: torch.Generator
     steps_per_epoch: int
     total_steps: int | None  # None: a time budget decides
@@ -122,11 +125,21 @@ def build(cfg: TrainConfig, device: torch.device) -> Setup:
         test_set=test_set,
         model=model,
         ddp=nn.parallel.DistributedDataParallel(model) if world > 1 else model,
-        augment=MultiViewAugment.for_dataset(train_set, cfg.num_global, cfg.num_local),
+        augment=MultiViewAugment.for_dataset(
+            train_set,
+            cfg.num_global,
+            cfg.num_local,
+            global_scale=cfg.global_scale,
+            local_scale=cfg.local_scale,
+            clean_views=cfg.clean_views,
+        ),
         sigreg=SIGReg(num_slices=cfg.num_slices, seed=cfg.seed).to(device),
         optimizer=torch.optim.AdamW(groups),
         sampler=sampler,
         recorder=recorder,
+        bn_images=train_set.images[
+            torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed))
+        ][:PRECISE_BN_IMAGES],
         views_gen=torch.Generator().manual_seed(cfg.seed + 1 + rank),
         steps_per_epoch=steps_per_epoch,
         total_steps=total,
@@ -235,14 +248,14 @@ def set_learning_rates(s: Setup, p: Progress, clock: Clock) -> None:
         group["lr"] = base * lr_scale(p.step, done, s.warmup)
 
 
-def metrics_line(s: Setup, p: Progress, losses: StepLosses, clock: Clock) -> dict:
+def metrics_line(s: Setup, p: Progress, out: StepOutput, clock: Clock) -> dict:
     """The metrics line of a logged step (reading the losses waits for a GPU: only here).
 
     Raises:
         FloatingPointError: a loss is NaN or Inf (checked here for free, also when the input
             checks are off on CUDA: a run never goes on silently with a NaN loss).
     """
-    values = {name: value.item() for name, value in losses._asdict().items()}
+    values = {name: value.item() for name, value in out.losses().items()}
     if not all(math.isfinite(v) for v in values.values()):
         raise FloatingPointError(
             f"the loss is not finite at step {p.step} ({values}); lower --lr, or look for "
@@ -259,17 +272,19 @@ def metrics_line(s: Setup, p: Progress, losses: StepLosses, clock: Clock) -> dic
 
 
 def end_epoch(run: Run, s: Setup, p: Progress, clock: Clock, b: int, stop: bool, log) -> None:
-    """After batch ``b``: score the online probe (off the clock), log it, keep the last frame
-    when the run ends, checkpoint."""
+    """After batch ``b``, off the clock: re-estimate BatchNorm statistics on clean training
+    images (:meth:`~lejepa_viz.model.Encoder.precise_bn`), score the online probe, log it,
+    keep the last frame when the run ends, checkpoint."""
     finished = b + 1 == s.steps_per_epoch
     clock.pause()
+    s.model.encoder.precise_bn(s.bn_images)  # eval mode: clean images' own statistics
     p.probe_acc = probe_accuracy(s.model, s.test_set, s.device)
     clock.resume()
     elapsed = round(p.elapsed, 2)
     log({"step": p.step, "epoch": p.epoch, "probe_acc": p.probe_acc, "elapsed_s": elapsed})
     p.epoch, p.batch_in_epoch = p.epoch + finished, 0 if finished else b + 1
     if stop or p.epoch == s.num_epochs:
-        s.recorder.record(p.step, s.model.encoder)  # the final state: the last frame
+        s.recorder.record(p.step, s.model.encoder, views=s.recorder.latest)  # the last frame
     save_checkpoint(run, s, p)
 
 
@@ -326,11 +341,12 @@ def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dic
                 set_learning_rates(s, p, clock)
                 images = s.train_set.images[index].to(device, non_blocking=True)
                 labels = s.train_set.labels[index].to(device, non_blocking=True)
-                losses = step(images, labels)
+                out = step(images, labels)
+                s.recorder.saw(out.z)  # the views this step's SIGReg acted on
                 p.step += 1
                 bar.update(1)
                 if p.step % cfg.log_every == 0 or p.step == s.total_steps:
-                    last = metrics_line(s, p, losses, clock)
+                    last = metrics_line(s, p, out, clock)
                     log(last)
                     bar.set_postfix({k: f"{last[k]:.3f}" for k in ("loss", "sigreg")})
                 over_time = bool(cfg.max_minutes) and clock.now() > 60 * cfg.max_minutes

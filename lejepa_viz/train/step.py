@@ -45,13 +45,24 @@ class LeJEPAModel(nn.Module):
         return z, self.probe(emb.detach())
 
 
-class StepLosses(NamedTuple):
-    """The losses of one step, detached scalars (reading them syncs a GPU: do it when logging)."""
+class StepOutput(NamedTuple):
+    """One step's losses, detached scalars (reading them syncs a GPU: do it when logging), and
+    its projector outputs ``z`` ``(V, B, D)``, detached: what SIGReg acted on."""
 
     loss: torch.Tensor  # (1 - λ)·pred + λ·SIGReg
     pred: torch.Tensor
     sigreg: torch.Tensor
     probe_loss: torch.Tensor
+    z: torch.Tensor
+
+    def losses(self) -> dict[str, torch.Tensor]:
+        """The four losses by name (the metrics line's fields)."""
+        return {
+            "loss": self.loss,
+            "pred": self.pred,
+            "sigreg": self.sigreg,
+            "probe_loss": self.probe_loss,
+        }
 
 
 def train_step(
@@ -65,7 +76,7 @@ def train_step(
     lam: float,
     generator: torch.Generator | None = None,
     autocast: AbstractContextManager | None = None,
-) -> StepLosses:
+) -> StepOutput:
     """One optimiser step of LeJEPA and the online probe on a batch.
 
     Args:
@@ -80,7 +91,7 @@ def train_step(
         autocast: the precision context of the forward pass (bf16 on CUDA); None: none.
 
     Returns:
-        :class:`StepLosses`.
+        :class:`StepOutput`.
     """
     num_global = augment.config.num_global
     global_views, local_views = augment(images, generator=generator)
@@ -91,7 +102,7 @@ def train_step(
     optimizer.zero_grad(set_to_none=True)
     (parts.loss + probe_loss).backward()
     optimizer.step()
-    return StepLosses(*(t.detach() for t in (parts.loss, parts.pred, parts.sigreg, probe_loss)))
+    return StepOutput(*(t.detach() for t in (parts.loss, parts.pred, parts.sigreg, probe_loss, z)))
 
 
 def lr_scale(step: int, progress: float, warmup: int) -> float:
