@@ -24,7 +24,8 @@ def test_clouds_are_reproducible_and_far_from_gaussian(shape):
 
 
 def test_flow_ends_close_to_standard_normal():
-    flow = sigreg_flow(make_cloud("ring", n=512, dim=2), steps=300, every=100, progress=False)
+    ring = make_cloud("ring", n=512, dim=2)
+    flow = sigreg_flow(ring, steps=300, every=100, past_null=True, progress=False)
     assert flow.steps == [0, 100, 200, 300] and len(flow.snapshots) == 4
     judge = SIGReg(num_slices=512, seed=7)
     reference = judge(torch.randn(512, 2, generator=torch.Generator().manual_seed(0)), step=0)
@@ -48,6 +49,18 @@ def test_descend_is_adam_on_the_points():
         opt.step()
     torch.testing.assert_close(traj.final, points.detach())
     assert torch.equal(x, torch.tensor([[3.0, -1.0], [0.5, 2.0]]))  # not modified
+
+
+def test_descend_with_sgd_is_plain_gradient_descent():
+    x = torch.tensor([[3.0, -1.0], [0.5, 2.0]])
+    traj = descend(lambda p: p.pow(4).sum(), x, steps=2, lr=0.01, every=1, optimizer="sgd")
+    expected = x.clone()
+    for step in range(2):  # x ← x − lr·∇, the gradient 4x³ in closed form
+        torch.testing.assert_close(traj.snapshots[step], expected)
+        expected = expected - 0.01 * 4 * expected**3
+    torch.testing.assert_close(traj.final, expected)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        descend(lambda p: p.sum(), x, steps=1, lr=0.1, every=1, optimizer="lbfgs")
 
 
 def test_descend_stops_when_the_rule_says_so():
@@ -114,3 +127,17 @@ def test_cli_clouds_prints_the_table(command, capsys):
 def test_cli_reports_bad_arguments_without_traceback(capsys):
     assert main(["clouds", "--n", "1"]) == 2
     assert "error: n must be an integer >= 2" in capsys.readouterr().err
+
+
+def test_the_flow_stops_at_the_null_level_unless_told_to_go_on():
+    from lejepa_viz import null_level
+
+    x = make_cloud("moons", 256, 2)
+    flow = sigreg_flow(x, steps=300, every=5, progress=False)
+    null = null_level(256, 2, num_slices=1024)
+    values = flow.values["sigreg"]
+    assert flow.stopped == "null level" and flow.steps[-1] < 300
+    assert values[-1] <= null.mean < min(values[:-1])  # the first snapshot at the level
+    on = sigreg_flow(x, steps=300, every=5, past_null=True, progress=False)
+    assert on.stopped is None and on.steps[-1] == 300
+    assert on.values["sigreg"][-1] < null.mean / 10  # far below a Gaussian sample: the knots

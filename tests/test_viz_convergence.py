@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import imageio.v3 as iio
 import numpy as np
@@ -7,10 +8,7 @@ import torch
 
 from lejepa_viz.multivariate.slicing import directions
 from lejepa_viz.runs import Snapshots, load_curves, load_snapshots
-from lejepa_viz.viz.convergence import (
-    ConvergenceAnimation,
-    animate_snapshots,
-)
+from lejepa_viz.viz.convergence import ConvergenceAnimation, animate_snapshots, thin
 
 S, N, D = 5, 200, 8
 STEPS = [0, 10, 20, 40, 80]
@@ -74,7 +72,7 @@ def test_load_snapshots_reads_what_train_writes(run):
 
 def test_one_frame_per_snapshot_same_size_all_different(anim, frames):
     assert len(anim) == len(frames) == S
-    assert all(f.shape == (600, 800, 3) and f.dtype == np.uint8 for f in frames)
+    assert all(f.shape == (620, 1000, 3) and f.dtype == np.uint8 for f in frames)
     for before, after in zip(frames, frames[1:], strict=False):
         assert (before != after).any(axis=-1).sum() > 100
 
@@ -124,22 +122,51 @@ def test_drawn_ecf_gaps_are_the_direct_formula(anim, run):
     assert t[0] == 0 and t[-1] == 5
 
 
-def test_cursor_and_dots_sit_at_the_current_step(anim):
-    sigreg_steps, sigreg = anim.curves["SIGReg"]
-    np.testing.assert_array_equal(sigreg_steps, np.arange(5, 81, 5))
+def test_cursors_and_dots_sit_at_the_current_step(anim):
+    pred_steps, pred = anim.curves["prediction"]
+    np.testing.assert_array_equal(pred_steps, np.arange(5, 81, 5))
+    judged, curve = anim.dots[0], anim.dots[-1]  # (c): the points' judged SIGReg; (f): pred
     for i, step in enumerate(STEPS):
         anim.frame(i)
-        assert list(anim.cursor.get_xdata()) == [step, step]
-        x, y = anim.dots[0].get_data()
+        assert all(list(c.get_xdata()) == [step, step] for c in anim.cursors)
+        assert judged[0].get_data() == ([step], [pytest.approx(anim.sigreg[i])])
+        x, y = curve[0].get_data()
         if step < 5:  # before the first logged step: no point on the curve
             assert len(x) == 0
         else:
-            assert x == [step] and y[0] == pytest.approx(9.0 / (1 + step))
+            assert x == [step] and y[0] == pytest.approx(0.5 / (1 + step))
 
 
-def test_title_has_dataset_step_and_lambda(anim):
-    anim.frame(4)
-    assert anim.title_text.get_text() == "synthetic   ·   step 80   ·   λ = 0.1"
+def test_judged_sigreg_is_the_plain_formula_on_fixed_directions(anim, run):
+    from conftest import plain_sigreg
+
+    z = load_snapshots(run).z
+    for i in (0, 4):
+        assert anim.sigreg[i] == pytest.approx(plain_sigreg(z[i], 1024, 12345), rel=1e-5)
+    assert anim.null.n == N and anim.null.num_slices == 1024 and anim.null.sd > 0
+
+
+def test_the_status_line_says_what_a_frame_shows(anim):
+    anim.frame(0)
+    text = anim.status_text.get_text()
+    assert text.startswith("step 0, before training") and f"{anim.sigreg[0]:.2f}" in text
+    assert f"a true N(0, I) sample: {anim.null.mean:.2f}" in text
+    below = ConvergenceAnimation(torch.randn(2, 256, 32), [3, 4], sigreg=[0.4, 0.001])
+    below.frame(1)
+    assert "below a true Gaussian" in below.status_text.get_text()
+
+
+def test_training_views_get_their_own_panel_and_sigreg(run):
+    snaps = load_snapshots(run)
+    views = snaps.z[:, :32] * 2
+    views[0] = float("nan")  # a frame without views: drawn empty, its SIGReg NaN
+    anim = ConvergenceAnimation.from_snapshots(replace(snaps, z_views=views))
+    assert np.isnan(anim.view_sigreg[0]) and np.isfinite(anim.view_sigreg[1:]).all()
+    anim.frame(0)
+    assert len(anim.view_scatter.get_offsets()) == 0
+    anim.frame(2)
+    np.testing.assert_allclose(anim.view_scatter.get_offsets(), anim.view_points[2])
+    assert anim.view_null.n == 32 and "training views" in anim.status_text.get_text()
 
 
 def test_gif_has_one_frame_per_snapshot_and_loops(run, tmp_path):
@@ -150,25 +177,27 @@ def test_gif_has_one_frame_per_snapshot_and_loops(run, tmp_path):
 
 
 def test_long_runs_are_thinned_evenly_keeping_the_first_and_last_snapshot(run, tmp_path):
+    snaps = replace(load_snapshots(run), z_views=load_snapshots(run).z[:, :16])
+    kept = thin(snaps, 3)
+    assert kept.steps == [STEPS[0], STEPS[(S - 1) // 2], STEPS[-1]]
+    torch.testing.assert_close(kept.z, snaps.z[[0, (S - 1) // 2, S - 1]])
+    torch.testing.assert_close(kept.z_views, snaps.z_views[[0, (S - 1) // 2, S - 1]])
+    assert thin(snaps, S) is snaps and thin(snaps, None) is snaps
     fewer = animate_snapshots(run, tmp_path / "b.gif", max_frames=3, progress=False)
     assert iio.improps(fewer).shape[0] == 3
-    frames = iio.imread(fewer, index=None)
-    full = iio.imread(animate_snapshots(run, tmp_path / "c.gif", progress=False), index=None)
-    for kept, i in zip(frames, (0, (S - 1) // 2, S - 1), strict=True):
-        np.testing.assert_array_equal(kept, full[i])
 
 
-def test_point_cloud_without_labels_and_with_one_or_no_curve():
+def test_point_cloud_without_labels_views_or_curves():
     scale = torch.tensor([2.0, 1.5, 1.0])[:, None, None]
     z = torch.randn(3, 100, 2, generator=torch.Generator().manual_seed(1)) * scale
     steps = [0, 50, 100]
     one = ConvergenceAnimation(z, steps, curves={"SIGReg": ([0, 50], [3.0, 0.5])}, title="flow")
     frames = one.frames(progress=False)
-    assert len(one.dots) == 1 and all(f.shape == (600, 800, 3) for f in frames)
+    assert one.view_scatter is None and len(one.figure.axes) == 4  # no views, no other curve
+    assert all(f.shape == (620, 1000, 3) for f in frames)
     assert one.title_text.get_text() == "flow   ·   step 100"
-    assert one.dots[0].get_data() == ([50], [pytest.approx(0.5)])  # the curve's last point
     none = ConvergenceAnimation(z, steps, size=(400, 300))
-    assert none.cursor is None and none.frame(2).shape == (300, 400, 3)
+    assert none.frame(2).shape == (300, 400, 3)
 
 
 def test_load_snapshots_refuses_missing_and_foreign_files(tmp_path):

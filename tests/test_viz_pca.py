@@ -357,3 +357,22 @@ def test_montage_layout():
     assert (m[2:] == 255).all()
     with pytest.raises(ValueError, match="must match"):
         montage(images, rgb[:1])
+
+
+def test_per_image_pca_fits_each_image_on_its_own_patches():
+    rng = np.random.default_rng(3)
+    tokens = rng.normal(size=(3, 4, 4, 8)) * np.array([1.0, 5.0, 0.2])[:, None, None, None]
+    maps = fit_pca_maps(tokens, fit="per-image")
+    assert maps.per_image and maps.explained_variance_ratio.shape == (3, 3)
+    for i in range(3):
+        proj, ratio = svd_pca(tokens[i].reshape(-1, 8), 3)  # numpy's SVD of this image alone
+        same_up_to_sign(maps.components[i].reshape(-1, 3), proj, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(maps.explained_variance_ratio[i], ratio, rtol=1e-4)
+        assert object_sign(maps.pc1[i : i + 1]) == 1.0  # each image oriented by the rule
+    rgb = to_rgb(maps, 8)  # each image's colours span the whole range, whatever its scale
+    assert [int(rgb[i].max()) for i in range(3)] == [255] * 3
+    assert [int(rgb[i].min()) for i in range(3)] == [0] * 3
+    joint = to_rgb(fit_pca_maps(tokens), 8)  # one scaling for all: the quiet image stays dim
+    assert np.ptp(joint[2].astype(int)) < np.ptp(rgb[2].astype(int))
+    with pytest.raises(ValueError, match="fit must be one of"):
+        fit_pca_maps(tokens, fit="per-patch")

@@ -173,8 +173,11 @@ def test_first_component_iou_of_real_scenes_is_the_numpy_computation():
 def test_scene_iou_scores_the_encoder_its_random_init_and_raw_pixels():
     torch.manual_seed(0)  # the same weights as scene_iou's random-init reference
     enc = Encoder("vit_pico_patch8", 3, 32, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
-    scores = scene_iou(enc, num_scenes=6, size=32, seed=3)
-    assert scores["trained"].iou == scores["random"].iou
+    every = scene_iou(enc, num_scenes=6, size=32, seed=3)
+    scores = every["joint"]
+    assert scores["trained"].iou == scores["random"].iou  # the random twin has these weights
+    assert every["attention"]["trained"] == every["attention"]["random"]
+    assert set(every["per-image"]) == {"trained", "random", "pixels"}
     images, masks = make_scenes(6, size=32, seed=3)
     pixels = torch.stack(
         [  # (N, 4, 4, 3·8·8): each 8 x 8 patch's pixels, patch by patch

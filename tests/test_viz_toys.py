@@ -19,7 +19,7 @@ def runs():
 def test_lambda_animation_shows_each_run_on_two_unit_directions(runs):
     animation = LambdaAnimation(runs, seed=3)
     frames = animation.frames(progress=False)
-    assert len(frames) == 5 and frames[0].shape == (400, 720, 3)
+    assert len(frames) == 5 and frames[0].shape == (450, 760, 3)
     assert not np.array_equal(frames[0], frames[-1])
     plane = directions(16, 2, seed=3, step=0).numpy()
     for r, run in enumerate(runs):
@@ -43,5 +43,4 @@ def test_flow_animation_shows_the_cloud_and_its_sigreg_curve():
     np.testing.assert_allclose(
         animation.points[-1], flow.final.double().numpy() @ animation.plane.numpy(), rtol=1e-6
     )
-    steps, values = animation.curves["SIGReg"]
-    assert steps.tolist() == [0, 10, 20] and values.tolist() == pytest.approx(flow.values["sigreg"])
+    assert animation.sigreg.tolist() == pytest.approx(flow.values["sigreg"])  # the flow's judge

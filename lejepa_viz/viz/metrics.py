@@ -6,11 +6,18 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
+from ..sigreg import NullLevel
 
-def plot_metrics(records: Sequence[dict], *, size=(8.0, 2.8), dpi: int = 70):
+
+def plot_metrics(
+    records: Sequence[dict], *, null: NullLevel | None = None, size=(8.0, 2.8), dpi: int = 100
+):
     """Figure of a run's metrics lines: the loss parts (left, log scale) and the online probe's
-    test accuracy (right, one point per epoch or end of run). A ``matplotlib.figure.Figure``
-    not attached to pyplot (so a notebook shows it only when displayed)."""
+    test accuracy (right, one point per epoch or end of run). With ``null`` (the run's
+    :func:`~lejepa_viz.sigreg.null_level`, e.g. ``null_level(batch_size, proj_dim,
+    num_slices=num_slices, views=num_global + num_local)``) the SIGReg a true N(0, I) batch
+    scores is drawn as a band. A ``matplotlib.figure.Figure`` not attached to pyplot (so a
+    notebook shows it only when displayed)."""
     fig = Figure(figsize=size, dpi=dpi, layout="constrained")
     left, right = fig.subplots(1, 2)
     losses = [r for r in records if "loss" in r]
@@ -22,6 +29,15 @@ def plot_metrics(records: Sequence[dict], *, size=(8.0, 2.8), dpi: int = 70):
                 color=color,
                 label={"loss": "loss", "pred": "prediction", "sigreg": "SIGReg"}[key],
             )
+    if null is not None:
+        left.axhspan(
+            null.low,
+            null.high,
+            color="#d1495b",
+            alpha=0.12,
+            lw=0,
+            label=f"SIGReg of N(0, I): {null.mean:.2f} ± {2 * null.sd:.2f}",
+        )
     left.set(xlabel="step", yscale="log", title="training loss and its parts")
     if losses:
         left.legend(fontsize=7, frameon=False)

@@ -54,20 +54,19 @@ def picture_encoder(
     return encoder.to(resolve_device(device))
 
 
-def patch_tokens(encoder: Encoder, images: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-    """Last-layer patch tokens of a ViT encoder on a grid, ``(N, h, w, F)`` float32 on the CPU.
+def per_patch(
+    encoder: Encoder,
+    images: torch.Tensor,
+    compute,
+    batch_size: int = 16,
+    desc: str = "patch tokens",
+) -> torch.Tensor:
+    """``compute(encoder, batch)`` over ``images`` in batches, on the patch grid: ``(N, h, w, *)``
+    float32 on the CPU, for a ViT encoder (``compute`` returns ``(B, h·w, *)``).
 
-    Args:
-        encoder: a ViT :class:`~lejepa_viz.model.Encoder` (in eval mode); batches go to its
-            device, under bf16 autocast on CUDA.
-        images: ``(N, 3, H, W)`` floats in [0, 1], or uint8 (divided by 255). Images of another
-            size than the encoder's input are resized to it (antialiased bilinear).
-        batch_size: images per forward pass; a progress bar shows from 4 batches on.
-
-    Example:
-        >>> enc = Encoder("test_vit", 3, 64, (0.5,) * 3, (0.5,) * 3).eval()
-        >>> patch_tokens(enc, torch.rand(2, 3, 64, 64)).shape
-        torch.Size([2, 4, 4, 64])
+    ``images`` are ``(N, 3, H, W)`` floats in [0, 1], or uint8 (divided by 255); images of
+    another size than the encoder's input are resized to it (antialiased bilinear). Batches go
+    to the encoder's device, under bf16 autocast on CUDA; a progress bar shows from 4 batches.
     """
     batch_size = integer_at_least(batch_size, 1, "batch_size")
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or len(images) == 0:
@@ -91,34 +90,50 @@ def patch_tokens(encoder: Encoder, images: torch.Tensor, batch_size: int = 16) -
     device = next(encoder.parameters()).device
     starts = range(0, len(images), batch_size)
     out = []
-    for i in tqdm(starts, desc="patch tokens", unit="batch", disable=len(starts) < 4, leave=False):
+    for i in tqdm(starts, desc=desc, unit="batch", disable=len(starts) < 4, leave=False):
         x = images[i : i + batch_size].to(device)
         x = x.float() / 255 if x.dtype == torch.uint8 else x.float()  # (B, 3, H, W)
         if tuple(x.shape[-2:]) != in_size:
             x = F.interpolate(x, size=in_size, mode="bilinear", antialias=True, align_corners=False)
         with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-            out.append(encoder.patch_tokens(x).float().cpu())  # (B, h·w, F)
-    tokens = torch.cat(out)
-    return tokens.view(len(images), h, w, tokens.shape[-1])
+            out.append(compute(encoder, x).float().cpu())  # (B, h·w, *)
+    values = torch.cat(out)
+    return values.view(len(images), h, w, *values.shape[2:])
+
+
+def patch_tokens(encoder: Encoder, images: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
+    """Last-layer patch tokens of a ViT encoder on a grid, ``(N, h, w, F)`` float32 on the CPU
+    (images as :func:`per_patch` takes them).
+
+    Example:
+        >>> enc = Encoder("test_vit", 3, 64, (0.5,) * 3, (0.5,) * 3).eval()
+        >>> patch_tokens(enc, torch.rand(2, 3, 64, 64)).shape
+        torch.Size([2, 4, 4, 64])
+    """
+    return per_patch(encoder, images, Encoder.patch_tokens, batch_size)
 
 
 @dataclass
 class PCAMaps:
-    """Joint PCA of the patch tokens of N images, on the ``h x w`` patch grid.
+    """PCA of the patch tokens of N images, on the ``h x w`` patch grid: one PCA for all the
+    images (joint) or one for each (per image).
 
     Attributes:
         components: ``(N, h, w, K)`` projections on the K components that colour the map
             (those of the foreground PCA when ``mask`` is set).
-        pc1: ``(N, h, w)`` first component of the PCA of *all* patches, oriented so the object
-            is positive (:func:`object_sign`) and standardised (mean 0, std 1 over all patches).
+        pc1: ``(N, h, w)`` first component of the PCA of all (the image's) patches, oriented so
+            the object is positive (:func:`object_sign`) and standardised (mean 0, std 1).
         mask: ``(N, h, w)`` bool foreground (``pc1 > threshold``), or None.
-        explained_variance_ratio: ``(K,)`` of the PCA that gives ``components``.
+        explained_variance_ratio: ``(K,)`` of the PCA that gives ``components``; ``(N, K)``
+            per image.
+        per_image: one PCA per image (colours are scaled per image too).
     """
 
     components: np.ndarray
     pc1: np.ndarray
     mask: np.ndarray | None
     explained_variance_ratio: np.ndarray
+    per_image: bool = False
 
 
 def object_sign(maps: np.ndarray | torch.Tensor) -> float:
@@ -141,13 +156,19 @@ def object_sign(maps: np.ndarray | torch.Tensor) -> float:
     return 1.0 if maps[:, border].mean() <= maps[:, centre].mean() else -1.0
 
 
+FITS = ("joint", "per-image")
+
+
 def fit_pca_maps(
     tokens: torch.Tensor | np.ndarray,
     n_components: int = 3,
     foreground: bool = False,
     threshold: float = 0.0,
+    fit: str = "joint",
 ) -> PCAMaps:
-    """One PCA over the patches of all images, so colours mean the same in every image.
+    """PCA of patch tokens for maps: ``fit="joint"``, one PCA over the patches of all images,
+    so colours mean the same in every image; ``fit="per-image"``, one PCA for each image on
+    its own patches, the paper's recipe (its Fig. 14), so each map shows its image's own parts.
 
     Args:
         tokens: patch tokens ``(N, h, w, F)`` (:func:`patch_tokens`).
@@ -155,14 +176,31 @@ def fit_pca_maps(
         foreground: mask the background (``pc1 <= threshold``) and refit the K components on
             the foreground patches only (the DINOv2 recipe), so all colours go to the objects.
         threshold: the foreground cut on the standardised first component, in standard
-            deviations above its mean over all patches.
+            deviations above its mean over the (image's) patches.
+        fit: ``"joint"`` or ``"per-image"``.
 
     Example:
         >>> maps = fit_pca_maps(np.random.default_rng(0).normal(size=(2, 4, 4, 8)))
         >>> maps.components.shape, maps.pc1.shape, maps.mask, round(float(maps.pc1.std()), 6)
         ((2, 4, 4, 3), (2, 4, 4), None, 1.0)
+        >>> fit_pca_maps(np.random.default_rng(0).normal(size=(2, 4, 4, 8)), fit="per-image").pc1.std((1, 2)).round(6).tolist()
+        [1.0, 1.0]
     """
     from sklearn.decomposition import PCA
+
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
+    if fit == "per-image":
+        if np.ndim(tokens) != 4:
+            raise ValueError(f"tokens must have shape (N, h, w, F), got {np.shape(tokens)}")
+        fits = [fit_pca_maps(t[None], n_components, foreground, threshold) for t in tokens]
+        return PCAMaps(
+            np.concatenate([f.components for f in fits]),
+            np.concatenate([f.pc1 for f in fits]),
+            None if not foreground else np.concatenate([f.mask for f in fits]),
+            np.stack([f.explained_variance_ratio for f in fits]),
+            per_image=True,
+        )
 
     if isinstance(tokens, torch.Tensor):
         tokens = tokens.detach().cpu()
@@ -207,9 +245,9 @@ def fit_pca_maps(
 def to_rgb(maps: PCAMaps, size: int) -> np.ndarray:
     """The first three components as RGB images ``(N, size, size, 3)`` uint8.
 
-    Each component is min-max scaled to [0, 1] over all images' patches (over the foreground
-    patches when masked), so one feature gets one colour everywhere; masked-out patches are
-    black. The ``h x w`` maps are upsampled bicubically, so the map is smooth.
+    Each component is min-max scaled to [0, 1] over all images' patches (over each image's for
+    per-image maps; over the foreground patches when masked), so under a joint fit one feature
+    gets one colour everywhere; masked-out patches are black. The ``h x w`` maps are upsampled bicubically, so the map is smooth.
 
     Example:
         >>> rgb = to_rgb(fit_pca_maps(np.random.default_rng(0).normal(size=(2, 4, 4, 8))), 16)
@@ -220,9 +258,13 @@ def to_rgb(maps: PCAMaps, size: int) -> np.ndarray:
     if maps.components.shape[-1] < 3:
         raise ValueError(f"to_rgb needs 3 components, got {maps.components.shape[-1]}")
     comps = maps.components[..., :3]  # (N, h, w, 3)
-    keep = comps if maps.mask is None else comps[maps.mask]
-    lo, hi = keep.reshape(-1, 3).min(0), keep.reshape(-1, 3).max(0)
-    scaled = np.clip((comps - lo) / np.where(hi > lo, hi - lo, 1), 0, 1)
+    groups = [slice(i, i + 1) for i in range(len(comps))] if maps.per_image else [slice(None)]
+    scaled = np.empty_like(comps)
+    for group in groups:  # all images at once (joint), or each image on its own
+        part = comps[group]
+        keep = part if maps.mask is None else part[maps.mask[group]]
+        lo, hi = keep.reshape(-1, 3).min(0), keep.reshape(-1, 3).max(0)
+        scaled[group] = np.clip((part - lo) / np.where(hi > lo, hi - lo, 1), 0, 1)
     if maps.mask is not None:
         scaled = scaled * maps.mask[..., None]
     grid = torch.from_numpy(scaled).float().permute(0, 3, 1, 2)  # (N, 3, h, w)
@@ -303,6 +345,7 @@ def pca_maps(
     encoder: Encoder | None = None,
     out_dir: str | os.PathLike,
     size: int = 224,
+    fit: str = "joint",
     foreground: bool = False,
     threshold: float = 0.0,
     model_size: int | None = None,
@@ -322,6 +365,7 @@ def pca_maps(
         encoder: a ViT encoder already loaded, instead of those three.
         out_dir: where the PNGs go.
         size: side of the images and maps in pixels.
+        fit: ``"joint"`` (one PCA for all images) or ``"per-image"`` (the paper's).
         foreground: black background, colours refitted on the foreground (DINOv2 recipe).
         threshold: foreground cut in standard deviations of the first component.
         model_size: the encoder's input resolution; default ``size`` for a backbone, the
@@ -335,5 +379,5 @@ def pca_maps(
     names, images = load_images(source, size)
     encoder = picture_encoder(encoder, checkpoint, backbone, weights, model_size, size, device)
     tokens = patch_tokens(encoder, images, batch_size)
-    maps = fit_pca_maps(tokens, foreground=foreground, threshold=threshold)
+    maps = fit_pca_maps(tokens, foreground=foreground, threshold=threshold, fit=fit)
     return save_pairs(names, images, to_rgb(maps, size), out_dir)

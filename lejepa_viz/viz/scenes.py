@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from ..data import load_dataset
-from ..model import Encoder
+from ..model import Encoder, random_twin
+from .attention import KEEP, attention_maps, attention_masks
 from .pca import fit_pca_maps, patch_tokens
 
 SCENE_SHAPES = ("disc", "square", "triangle", "ellipse")
@@ -187,12 +188,8 @@ def first_component_maps(tokens: torch.Tensor, per_image: bool = False) -> torch
     """
     if tokens.ndim != 4:
         raise ValueError(f"tokens must have shape (N, h, w, F), got {tuple(tokens.shape)}")
-    fits = (
-        [fit_pca_maps(t, n_components=1) for t in tokens.split(1)]
-        if per_image
-        else [fit_pca_maps(tokens, n_components=1)]
-    )
-    return torch.from_numpy(np.concatenate([f.pc1 for f in fits]))
+    fit = "per-image" if per_image else "joint"
+    return torch.from_numpy(fit_pca_maps(tokens, n_components=1, fit=fit).pc1)
 
 
 def first_component_score(
@@ -239,25 +236,41 @@ def first_component_iou(
     return first_component_score(tokens, masks, threshold, per_image).iou
 
 
+def attention_iou(
+    encoder: Encoder, images: torch.Tensor, masks: torch.Tensor, keep: float = KEEP
+) -> float:
+    """Mean IoU between the [CLS] attention masks of ``images`` (DINO's rule, ``keep`` of the
+    mass) and the true ``masks`` ``(N, H, W)``; no sign to choose, so no oracle."""
+    kept = attention_masks(attention_maps(encoder, images), keep)  # (N, h, w)
+    pred = F.interpolate(kept.float()[:, None], size=masks.shape[-2:], mode="nearest")[:, 0]
+    return mask_iou(pred.bool(), masks.bool().cpu()).mean().item()
+
+
 def scene_iou(encoder, num_scenes: int = 96, size: int = 64, seed: int = 12345) -> dict:
-    """Score an encoder's patch features on held-out synthetic scenes, beside two references.
+    """Score an encoder's patch maps on held-out synthetic scenes, beside two references.
 
     Returns:
-        ``{"trained": ComponentScore, "random": ComponentScore, "pixels": ComponentScore,
-        "num_scenes": int, "size": int}`` with joint-PCA scores (rule sign and oracle sign) of
-        ``encoder``, of the same architecture at random initialisation (seed 0), and of the raw
-        pixels of each patch. ``encoder`` is a ViT :class:`~lejepa_viz.model.Encoder`.
+        ``{"joint": {...}, "per-image": {...}, "attention": {...}, "num_scenes", "size"}``: for
+        the joint and the per-image PCA, a :class:`ComponentScore` (rule sign and oracle sign)
+        of ``encoder``, of the same architecture at random initialisation (:func:`random_twin`)
+        and of the raw pixels of each patch (``"trained"``, ``"random"``, ``"pixels"``); for the
+        [CLS] attention masks (ViTs with a [CLS] token), the mean IoU of the first two.
+        ``encoder`` is a ViT :class:`~lejepa_viz.model.Encoder`.
     """
     images, masks = make_scenes(num_scenes, size=size, seed=seed)
-    torch.manual_seed(0)
-    random = Encoder(**encoder.config).eval()
-    scores = {
-        name: first_component_score(patch_tokens(enc, images), masks)
-        for name, enc in (("trained", encoder), ("random", random))
-    }
+    encoders = {"trained": encoder, "random": random_twin(encoder)}
+    tokens = {name: patch_tokens(enc, images) for name, enc in encoders.items()}
     p = encoder.backbone.patch_embed.patch_size[0] * size // encoder.config["image_size"]
     h = size // p  # raw pixels on the same patch grid as the encoder at this size
     pixels = images.float().unfold(2, p, p).unfold(3, p, p)  # (N, 3, h, w, p, p)
-    pixels = pixels.permute(0, 2, 3, 1, 4, 5).reshape(num_scenes, h, h, -1)
-    scores["pixels"] = first_component_score(pixels, masks)
-    return {**scores, "num_scenes": num_scenes, "size": size}
+    tokens["pixels"] = pixels.permute(0, 2, 3, 1, 4, 5).reshape(num_scenes, h, h, -1)
+    out = {
+        fit: {
+            name: first_component_score(t, masks, per_image=fit == "per-image")
+            for name, t in tokens.items()
+        }
+        for fit in ("joint", "per-image")
+    }
+    if encoder.has_cls:
+        out["attention"] = {name: attention_iou(e, images, masks) for name, e in encoders.items()}
+    return {**out, "num_scenes": num_scenes, "size": size}

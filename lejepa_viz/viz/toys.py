@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from ..multivariate.slicing import directions
+from ..sigreg import null_level
 from ..toys.trajectory import Trajectory
 from .convergence import ConvergenceAnimation
 from .export import figure_to_array
@@ -18,81 +19,123 @@ from .export import figure_to_array
 
 def flow_animation(flow: Trajectory, title: str, seed: int = 0) -> ConvergenceAnimation:
     """The convergence animation of a gradient flow (:func:`lejepa_viz.toys.descent.sigreg_flow`):
-    the cloud at each recorded step, its SIGReg curve in panel (d)."""
+    the cloud at each recorded step and its judged SIGReg against the null band."""
     return ConvergenceAnimation(
         torch.stack(flow.snapshots),
         flow.steps,
         title=title,
         seed=seed,
-        curves={"SIGReg": (flow.steps, flow.values["sigreg"])},
+        names=("cloud", ""),
+        sigreg=flow.values["sigreg"],
     )
 
 
 class LambdaAnimation:
-    """Side by side, one panel per λ: the outputs of :func:`lejepa_viz.toys.tiny.lambda_runs` on two
-    fixed random unit directions over the N(0, I) 1σ / 2σ circles, with the step and the SIGReg
-    value of each run. One matplotlib figure whose artists are updated frame by frame.
+    """Side by side, one panel per λ: the outputs of :func:`lejepa_viz.toys.tiny.lambda_runs` on
+    two fixed random unit directions over the 1σ and 2σ circles of N(0, I), with each run's
+    SIGReg (the runs' judge: 256 fixed directions) beside the band of a true N(0, I) sample of
+    the same size (:func:`lejepa_viz.sigreg.null_level`) and the spread of its outputs. One
+    matplotlib figure whose artists are updated frame by frame.
 
     Args:
         runs: the runs to show, all recorded at the same steps; snapshots ``(n, D)``.
         seed: seed of the two projection directions.
         size: frame size in pixels ``(width, height)`` at 100 dpi.
+        judge_slices: the directions the runs' ``values["sigreg"]`` were judged on.
+        task: what the encoder was trained on, for the title.
     """
 
-    def __init__(self, runs: list[Trajectory], seed: int = 0, size: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        runs: list[Trajectory],
+        seed: int = 0,
+        size: tuple[int, int] | None = None,
+        judge_slices: int = 256,
+        task: str = "a heavy-tailed 2-D cloud, two noisy views",
+    ):
         if not runs or any(r.steps != runs[0].steps for r in runs):
             raise ValueError("runs must be a non-empty list of runs recorded at the same steps")
-        self.runs, self.steps = runs, runs[0].steps
-        dim = runs[0].snapshots[0].shape[-1]
+        self.runs, self.steps, self.task = runs, runs[0].steps, task
+        n, dim = runs[0].snapshots[0].shape
+        self.null = null_level(n, dim, num_slices=judge_slices)
         self.directions = directions(dim, 2, seed=seed, step=0)  # (D, 2) unit columns
         # (R, S, n, 2): every run's snapshots on the two directions, computed once
         self.xy = np.stack(
             [torch.stack(r.snapshots).float().numpy() @ self.directions.numpy() for r in runs]
         )
-        width, height = size or (360 * len(runs), 400)
+        width, height = size or (380 * len(runs), 450)
         self.figure = Figure(figsize=(width / 100, height / 100), dpi=100)
         FigureCanvasAgg(self.figure)
         axes = self.figure.subplots(1, len(runs), squeeze=False)[0]
         angle = np.linspace(0, 2 * np.pi, 200)
         self.points, self.labels = [], []
         for ax, run in zip(axes, runs, strict=True):
-            for r in (1, 2):
-                ax.plot(r * np.cos(angle), r * np.sin(angle), color="0.6", lw=1, ls="--")
-            self.points.append(
-                ax.scatter(
-                    [],
-                    [],
-                    s=6,
-                    alpha=0.7,
-                    linewidths=0,
-                    color="tab:red" if run.lam == 0 else "tab:blue",
+            for r, style in ((1, "--"), (2, ":")):
+                ax.plot(r * np.cos(angle), r * np.sin(angle), color="0.35", lw=1, ls=style)
+                ax.text(
+                    0.72 * r + 0.05, -0.72 * r - 0.05, f"{r}σ", fontsize=8, color="0.25", va="top"
                 )
-            )
+            color = "tab:red" if run.lam == 0 else "tab:blue"
+            self.points.append(ax.scatter([], [], s=6, alpha=0.7, linewidths=0, color=color))
             self.labels.append(
                 ax.text(
-                    0.03, 0.97, "", transform=ax.transAxes, va="top", family="monospace", fontsize=9
+                    0.03,
+                    0.97,
+                    "",
+                    transform=ax.transAxes,
+                    va="top",
+                    fontsize=8.5,
+                    family="monospace",
                 )
             )
             verdict = "pure invariance" if run.lam == 0 else "with SIGReg"
             ax.set_title(f"λ = {run.lam:g} ({verdict})", fontsize=11)
-            ax.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), aspect="equal", xticks=[], yticks=[])
-        self.suptitle = self.figure.suptitle(self._title(0), fontsize=11)
-        self.figure.tight_layout()
+            ax.set(
+                xlim=(-3.5, 3.5),
+                ylim=(-3.5, 3.5),
+                aspect="equal",
+                xticks=[-3, 0, 3],
+                yticks=[-3, 0, 3],
+                xlabel="random direction 1",
+                ylabel="random direction 2",
+            )
+        self.suptitle = self.figure.suptitle(self._title(0), fontsize=10)
+        self.figure.text(
+            0.5,
+            0.015,
+            f"circles: 1σ and 2σ of N(0, I) · SIGReg of a true N(0, I) "
+            f"sample of n = {n}: {self.null.mean:.2f} ± {2 * self.null.sd:.2f}",
+            ha="center",
+            fontsize=8,
+            color="0.3",
+        )
+        self.figure.tight_layout(rect=(0, 0.04, 1, 1))
 
     def __len__(self) -> int:
         return len(self.steps)
+
+    def readout(self, run: Trajectory, i: int) -> str:
+        """The text of a run's panel at frame ``i``: its SIGReg and spread against N(0, I)."""
+        sigreg, std = run.values["sigreg"][i], run.values["std"][i]  # std: 1 for N(0, I)
+        verdict = (
+            "collapsed"
+            if std < 0.1
+            else "as N(0, I)"
+            if sigreg <= self.null.high
+            else "not yet N(0, I)"
+        )
+        return f"SIGReg {sigreg:7.2f}\nstd    {std:7.2f}\n{verdict}"
 
     def frame(self, i: int) -> np.ndarray:
         """Frame ``i`` as RGB pixels ``(H, W, 3)`` uint8."""
         for r, run in enumerate(self.runs):
             self.points[r].set_offsets(self.xy[r, i])
-            sigreg, std = run.values["sigreg"][i], run.values["std"][i]  # std: 1 for N(0, I)
-            self.labels[r].set_text(f"SIGReg {sigreg:7.2f}\nstd    {std:7.2f}")
+            self.labels[r].set_text(self.readout(run, i))
         self.suptitle.set_text(self._title(i))
         return figure_to_array(self.figure)
 
     def _title(self, i: int) -> str:
-        return f"tiny encoder on digits, LeJEPA loss, step {self.steps[i]}"
+        return f"a tiny MLP encoder on {self.task}, LeJEPA loss: step {self.steps[i]}"
 
     def frames(self, progress: bool = True) -> list[np.ndarray]:
         return [self.frame(i) for i in tqdm(range(len(self)), desc="frames", disable=not progress)]

@@ -1,11 +1,13 @@
-"""The patch-feature video: each frame beside a heat map of its first principal component.
+"""The patch-feature video: each frame beside what a ViT attends to, or its first component.
 
 Frames come from a video file (imageio-ffmpeg), a folder of frame images, or, by default, a
-smooth camera path that pans and zooms across a bundled photo (:func:`camera_path`). One PCA
-is fitted over the patches of *all* frames, so the heat means the same in every frame; its
-first component, oriented so the object is positive (:func:`~lejepa_viz.viz.pca.object_sign`)
-and clipped at the threshold, is drawn per patch in the inferno colour map on black, blocky as
-the patches are. :func:`video_gif` writes the looping GIF behind ``lejepa-viz video``.
+smooth camera path that pans and zooms across a bundled photo (:func:`camera_path`). With a
+[CLS] token the map is the paper's (Fig. 13): the last block's [CLS] attention thresholded into
+a mask, drawn over the frame. Otherwise (or with ``method="pca"``) one PCA is fitted over the
+patches of *all* frames, so the heat means the same in every frame; its first component,
+oriented so the object is positive (:func:`~lejepa_viz.viz.pca.object_sign`) and clipped at the
+threshold, is drawn per patch in the inferno colour map on black, blocky as the patches are.
+:func:`video_gif` writes the looping GIF behind ``lejepa-viz video``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import math
 import os
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import torch
 from PIL import Image
@@ -22,6 +23,7 @@ from PIL import Image
 from .._checks import integer_at_least, positive
 from ..data import photo_original, read_video
 from ..model import Encoder
+from .attention import KEEP, attention_pictures, heat_blocks
 from .export import animation_path, save_animation
 from .images import image_files, load_images
 from .pca import fit_pca_maps, patch_tokens, picture_encoder
@@ -98,28 +100,40 @@ def camera_path(
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
 
 
+METHODS = ("attention", "pca")
+
+
 def patch_video(
     frames: torch.Tensor,
     encoder: Encoder,
     *,
+    method: str = "pca",
     threshold: float = 0.0,
+    keep: float = KEEP,
     colormap: str = "inferno",
     batch_size: int = 16,
 ) -> list[np.ndarray]:
-    """Each frame beside a heat map of the first principal component of its patch tokens.
+    """Each frame beside what the ViT sees in it, patch by patch.
+
+    ``method="attention"`` (the paper's Fig. 13, the original demo GIFs): the [CLS] attention
+    mask (:func:`~lejepa_viz.viz.attention.attention_masks`: the patches holding ``keep`` of
+    the last block's attention, mean over heads), their attention as a heat map on black.
+    ``method="pca"``: a heat map of the first principal component of the patch tokens above
+    ``threshold``, one PCA over all frames.
 
     Args:
         frames: ``(F, 3, H, W)`` uint8 frames.
         encoder: a ViT encoder (:func:`~lejepa_viz.model.load_patch_encoder`); frames of
             another size are resized to its input.
-        threshold: patches at or below it (in standard deviations of the first component over
-            all frames' patches) are black; 0 = the mean.
-        colormap: a matplotlib colour map; the heat above the threshold runs from its low
-            end to its high end, scaled by the 99th percentile over all frames.
+        method: ``"attention"`` (needs a [CLS] token) or ``"pca"``.
+        threshold: PCA: patches at or below it (in standard deviations of the first component
+            over all frames' patches) are black; 0 = the mean.
+        keep: attention: the share of the attention mass the mask holds.
+        colormap: PCA: a matplotlib colour map, scaled by the 99th percentile over all frames.
         batch_size: frames per forward pass.
 
     Returns:
-        F frames ``(H, 2·W, 3)`` uint8: the frame, then its heat map, one block per patch.
+        F frames ``(H, 2·W, 3)`` uint8: the frame, then its map, one block per patch.
 
     Example:
         >>> enc = Encoder("test_vit", 3, 64, (0.5,) * 3, (0.5,) * 3).eval()
@@ -132,16 +146,16 @@ def patch_video(
             "frames must be uint8 of shape (F, 3, H, W), got "
             f"{getattr(frames, 'dtype', type(frames))} {tuple(frames.shape)}"
         )
-    tokens = patch_tokens(encoder, frames, batch_size)  # (F, h, w, C)
-    pc1 = fit_pca_maps(tokens, n_components=1).pc1  # (F, h, w), joint PCA, object positive
-    heat = np.clip(pc1 - threshold, 0, None)
-    top = np.percentile(heat[heat > 0], 99) if (heat > 0).any() else 1.0
-    colours = matplotlib.colormaps[colormap](np.clip(heat / top, 0, 1))[..., :3]  # (F, h, w, 3)
-    colours[heat <= 0] = 0  # pure black background
-    grid = torch.from_numpy(colours).float().permute(0, 3, 1, 2)  # (F, 3, h, w)
-    blocks = torch.nn.functional.interpolate(grid, size=frames.shape[-2:], mode="nearest")
-    blocks = (blocks * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # (F, H, W, 3)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     pictures = frames.permute(0, 2, 3, 1).numpy()
+    if method == "attention":
+        blocks = attention_pictures(encoder, frames, keep, batch_size)
+    else:
+        tokens = patch_tokens(encoder, frames, batch_size)  # (F, h, w, C)
+        pc1 = fit_pca_maps(tokens, n_components=1).pc1  # (F, h, w), joint PCA, object positive
+        heat = np.clip(pc1 - threshold, 0, None)
+        blocks = heat_blocks(heat, heat > 0, tuple(frames.shape[-2:]), colormap)
     return [np.concatenate([p, b], axis=1) for p, b in zip(pictures, blocks, strict=True)]
 
 
@@ -157,11 +171,13 @@ def video_gif(
     num_frames: int = 60,
     size: int = 224,
     duration_ms: float = 100,
+    method: str | None = None,
     threshold: float = 0.0,
+    keep: float = KEEP,
     model_size: int | None = None,
     device: str = "auto",
 ) -> Path:
-    """The patch-feature video as a looping GIF (or MP4): frame | first-component heat map.
+    """The patch-feature video as a looping GIF (or MP4): frame | its attention mask or map.
 
     The library call behind ``lejepa-viz video [--video FILE | --frames DIR] --out FILE.gif``.
 
@@ -176,7 +192,10 @@ def video_gif(
             of this many frames across the astronaut photo (:func:`camera_path`).
         size: side of the square frames, and of the encoder input for a backbone.
         duration_ms: display time of each frame.
-        threshold: heat-map cut (see :func:`patch_video`).
+        method: ``"attention"`` or ``"pca"`` (see :func:`patch_video`); None: attention for a
+            ViT with a [CLS] token, else PCA.
+        threshold: PCA heat-map cut (see :func:`patch_video`).
+        keep: the attention mass the mask holds.
         model_size: the encoder's input resolution; default ``size`` for a backbone, the
             training resolution for a checkpoint.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
@@ -195,4 +214,6 @@ def video_gif(
     else:
         clip = camera_path(DEFAULT_PHOTO, num_frames=num_frames, size=size)
     encoder = picture_encoder(encoder, checkpoint, backbone, weights, model_size, size, device)
-    return save_animation(patch_video(clip, encoder, threshold=threshold), out, duration_ms)
+    method = method or ("attention" if encoder.has_cls else "pca")
+    pictures = patch_video(clip, encoder, method=method, threshold=threshold, keep=keep)
+    return save_animation(pictures, out, duration_ms)

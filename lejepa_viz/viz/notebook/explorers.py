@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ...sigreg import NullLevel, null_level
 from ...toys.clouds import make_cloud
 from ...toys.knobs import SLICE_COUNTS, loss_field, slice_spread
 from ...toys.trajectory import Trajectory
@@ -30,11 +31,20 @@ from ..pca import fit_pca_maps, montage, to_rgb
 _LAYOUT = dict(template="plotly_white", height=330, margin=dict(l=50, r=20, t=50, b=45))
 
 
-def spread_figure(values: dict[str, np.ndarray], ks: Sequence[int], width: int | None = None):
-    """Every draw of :func:`slice_spread` as a dot and the mean as a line, per cloud."""
+def spread_figure(
+    values: dict[str, np.ndarray],
+    ks: Sequence[int],
+    width: int | None = None,
+    null: Sequence[NullLevel] | None = None,
+):
+    """Every draw of :func:`~lejepa_viz.toys.knobs.slice_spread` as a dot and the mean as a
+    line, per cloud; with ``null`` (one :func:`~lejepa_viz.sigreg.null_level` per K), the band
+    a true N(0, I) sample of the same size falls in."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    if null is not None:
+        null_band(fig, list(ks), null)
     colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
     for (name, v), colour in zip(values.items(), colours, strict=False):
         draws = v.shape[1]
@@ -112,8 +122,34 @@ def field_figure(
     return fig
 
 
+def null_band(fig, xs: Sequence[float], null: Sequence[NullLevel], **where) -> None:
+    """Shade the null band (mean ± 2 sd of SIGReg for true N(0, I) samples) over ``xs``."""
+    low, high = [level.low for level in null], [level.high for level in null]
+    fig.add_scatter(
+        x=list(xs),
+        y=high,
+        mode="lines",
+        line=dict(width=0),
+        showlegend=False,
+        hoverinfo="skip",
+        **where,
+    )
+    fig.add_scatter(
+        x=list(xs),
+        y=low,
+        mode="lines",
+        line=dict(width=0),
+        fill="tonexty",
+        fillcolor="rgba(120, 120, 120, 0.2)",
+        hoverinfo="skip",
+        name=f"true N(0, I): {null[0].mean:.2f} ± 2 sd",
+        **where,
+    )
+
+
 def training_figure(runs: Sequence[Trajectory], lam: float, width: int | None = None):
-    """Left: outputs of the run with λ = ``lam`` at the end; right: SIGReg of every run."""
+    """Left: outputs of the run with λ = ``lam`` at the end; right: SIGReg of every run, over
+    the band of a true N(0, I) sample of the same size."""
     from plotly.subplots import make_subplots
 
     chosen = min(runs, key=lambda r: abs(r.lam - lam))
@@ -146,6 +182,9 @@ def training_figure(runs: Sequence[Trajectory], lam: float, width: int | None = 
         col=1,
         name="outputs",
     )
+    n, dim = chosen.final.shape
+    level = null_level(n, dim, num_slices=256)  # the runs' judge: 256 fixed directions
+    null_band(fig, [runs[0].steps[0], runs[0].steps[-1]], [level, level], row=1, col=2)
     for run in runs:
         on = run is chosen
         fig.add_scatter(
@@ -245,7 +284,11 @@ def lambda_explorer(
                     },
                 )
             ks, values = spread_cache[key]
-            figs["spread"] = spread_figure(values, ks, width=560)
+            null = [
+                null_level(len(cloud), cloud.shape[1], num_slices=k, n_points=knots, t_max=t_max)
+                for k in ks
+            ]
+            figs["spread"] = spread_figure(values, ks, width=560, null=null)
         if "field" in names:
             force = loss_field(cloud, lam, k, knots, t_max, seed=seed)
             figs["field"] = field_figure(cloud.numpy(), force, lam, width=440)
