@@ -130,10 +130,13 @@ class NullLevel(NamedTuple):
         """The value a true Gaussian sample scores below once in a hundred: the 1% point of the
         gamma law with this mean and sd (the statistic is a weighted sum of χ² terms, which a
         gamma fits by its first two moments). Below it, a cloud matches the knots, not N(0, I)."""
-        from scipy.stats import gamma
-
-        shape = (self.mean / self.sd) ** 2
-        return float(gamma.ppf(0.01, shape, scale=self.mean / shape))
+        shape = torch.tensor((self.mean / self.sd) ** 2, dtype=torch.float64)
+        low, high = torch.zeros((), dtype=torch.float64), shape * 2 + 50
+        for _ in range(80):  # bisection on the gamma CDF, P(shape, x)
+            mid = (low + high) / 2
+            below = torch.special.gammainc(shape, mid) < 0.01
+            low, high = torch.where(below, mid, low), torch.where(below, high, mid)
+        return float(low * self.mean / shape)
 
 
 def null_mean(n_points: int = 17, t_max: float = 3.0) -> float:

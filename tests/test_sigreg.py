@@ -1,6 +1,7 @@
 import math
 
 import pytest
+import scipy.stats
 import torch
 from torch import nn
 
@@ -289,6 +290,10 @@ def test_null_level_matches_a_simulation_with_the_plain_formula():
     assert level.sd == pytest.approx(values.std().item(), rel=0.2)
     assert level.low == pytest.approx(level.mean - 2 * level.sd)
     # the floor: about 1 in 100 simulated Gaussian samples score below it (300 draws: 0–9)
+    shape = (level.mean / level.sd) ** 2
+    assert level.floor == pytest.approx(
+        scipy.stats.gamma.ppf(0.01, shape, scale=level.mean / shape), rel=1e-9
+    )
     assert 0 < level.floor < level.mean and (values < level.floor).sum() <= 9
     assert level.floor > values.min() / 2  # and not far below the lowest (a normal fit: 0.15)
     # more slices narrow the band where there is room (D large), more views by about √V
