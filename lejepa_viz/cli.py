@@ -51,6 +51,15 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
         if kind is bool:
             action = argparse.BooleanOptionalAction
             parser.add_argument(flag, action=action, default=field.default)
+        elif typing.get_origin(kind) is tuple:  # "tuple[float, float]" → two numbers
+            types_ = typing.get_args(kind)
+            parser.add_argument(
+                flag,
+                type=types_[0],
+                nargs=len(types_),
+                default=field.default,
+                metavar=("LOW", "HIGH") if len(types_) == 2 else None,
+            )
         else:
             parser.add_argument(flag, type=kind, default=field.default, metavar=field.name.upper())
 
@@ -91,16 +100,16 @@ def eval_command(args: argparse.Namespace) -> int:
 
 
 def animate_command(args: argparse.Namespace) -> int:
-    from .viz.convergence import animate_snapshots
+    from .runs import load_snapshots
+    from .viz.convergence import animate_snapshots, final_sigreg
 
-    out = animate_snapshots(
-        args.snapshots,
-        args.out,
-        metrics=args.metrics,
-        seed=args.seed,
-        max_frames=args.max_frames or None,
-    )
-    print(f"wrote {out}")
+    out = animate_snapshots(args.snapshots, args.out, metrics=args.metrics, seed=args.seed,
+                            max_frames=args.max_frames or None)  # fmt: skip
+    last = final_sigreg(load_snapshots(args.snapshots))
+    views = "" if last["views"] is None else f", training views {last['views']:.2f}"
+    print(f"wrote {out}; last frame (step {last['step']}): SIGReg of the recorded images "
+          f"{last['points']:.2f}{views}; a true N(0, I) sample: {last['null_mean']:.2f} ± "
+          f"{2 * last['null_sd']:.2f}")  # fmt: skip
     return 0
 
 
@@ -110,16 +119,31 @@ def flow_command(args: argparse.Namespace) -> int:
     if args.lambdas:  # the old spelling of `lejepa-viz lambda`
         renamed("flow --lambdas", "lambda --lambdas")
         return lambda_command(args)
-    out = flow_gif(args.out, args.shape, args.dim, n=args.n, steps=args.steps, seed=args.seed)
-    print(f"wrote {out}")
+    drawn = flow_gif(
+        args.out,
+        args.shape,
+        args.dim,
+        n=args.n,
+        steps=args.steps,
+        seed=args.seed,
+        past_null=args.past_null,
+        optimizer=args.optimizer,
+    )
+    print(f"wrote {drawn.path}: {drawn.summary}")
     return 0
 
 
 def lambda_command(args: argparse.Namespace) -> int:
     from .pictures import lambda_gif
 
-    out = lambda_gif(args.out, tuple(args.lambdas), steps=args.steps, seed=args.seed)
-    print(f"wrote {out}")
+    drawn = lambda_gif(
+        args.out,
+        tuple(args.lambdas),
+        steps=args.steps,
+        seed=args.seed,
+        task=getattr(args, "task", "cloud"),
+    )
+    print(f"wrote {drawn.path}: {drawn.summary}")
     return 0
 
 
@@ -146,6 +170,7 @@ def pca_command(args: argparse.Namespace) -> int:
         args.images or None,
         **model_source(args),
         out_dir=args.out,
+        fit=args.fit,
         foreground=args.foreground,
         threshold=args.threshold,
     )
@@ -153,10 +178,35 @@ def pca_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def attention_command(args: argparse.Namespace) -> int:
+    from .viz.attention import attention_pairs
+
+    paths = attention_pairs(
+        args.images or None, **model_source(args), out_dir=args.out, keep=args.keep
+    )
+    print(f"wrote {len(paths)} image | attention-mask pairs to {args.out}")
+    return 0
+
+
+def maps_command(args: argparse.Namespace) -> int:
+    from .viz.maps import maps_figure
+
+    out = maps_figure(args.images or None, **model_source(args), out=args.out, keep=args.keep)
+    print(f"wrote {out}")
+    return 0
+
+
 def video_command(args: argparse.Namespace) -> int:
     from .viz.video import video_gif
 
-    out = video_gif(video=args.video, frames=args.frames, **model_source(args), out=args.out)
+    out = video_gif(
+        video=args.video,
+        frames=args.frames,
+        **model_source(args),
+        out=args.out,
+        method=args.method,
+        keep=args.keep,
+    )
     print(f"wrote {out}")
     return 0
 
@@ -209,6 +259,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dim", type=int, default=2, help="dimension D of the cloud")
     p.add_argument("--n", type=int, default=1024, help="points in the cloud")
     p.add_argument("--steps", type=int, default=300, help="optimisation steps")
+    p.add_argument(
+        "--past-null",
+        action="store_true",
+        help="go on below the null level (the points then fit the knots)",
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=("sgd", "adam"),
+        default="sgd",
+        help="plain gradient descent (default) or Adam (faster, but it streaks along the axes)",
+    )
     p.add_argument("--lambdas", type=float, nargs="+", help=argparse.SUPPRESS)  # old `lambda`
     p.add_argument("--out", required=True, help="FILE.gif or FILE.mp4")
     p.add_argument("--seed", type=int, default=0)
@@ -220,29 +281,61 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         nargs="+",
         metavar="λ",
-        default=[0.0, 0.1],
-        help="the λ values side by side (default: 0 0.1)",
+        default=[0.0, 0.5],
+        help="the λ values side by side (default: 0 0.5)",
     )
-    p.add_argument("--steps", type=int, default=120, help="training steps of each run")
+    p.add_argument(
+        "--task",
+        choices=("cloud", "digits"),
+        default="cloud",
+        help="a 2-D cloud with two noisy views (default) or the digits",
+    )
+    p.add_argument("--steps", type=int, default=200, help="training steps of each run")
     p.add_argument("--out", required=True, help="FILE.gif or FILE.mp4")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=lambda_command)
 
+    images_help = "image files or one folder (default: the bundled photos)"
     p = sub.add_parser("pca", help="PCA maps of ViT patch features, image | map pairs")
-    p.add_argument(
-        "--images", nargs="*", help="image files or one folder (default: bundled photos)"
-    )
+    p.add_argument("--images", nargs="*", help=images_help)
     model_arguments(p)
+    p.add_argument(
+        "--fit",
+        choices=("joint", "per-image"),
+        default="joint",
+        help="one PCA for all images, or one per image (the paper's Fig. 14)",
+    )
     p.add_argument("--foreground", action="store_true", help="mask the background by PC1")
     p.add_argument("--threshold", type=float, default=0.0, help="PC1 threshold of the mask")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=pca_command)
 
-    p = sub.add_parser("video", help="video frames beside their patch-feature map, as a GIF")
+    keep_help = "the share of the [CLS] attention the mask holds (DINO: 0.6)"
+    p = sub.add_parser("attention", help="[CLS] attention masks of a ViT, image | mask pairs")
+    p.add_argument("--images", nargs="*", help=images_help)
+    model_arguments(p)
+    p.add_argument("--keep", type=float, default=0.6, help=keep_help)
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=attention_command)
+
+    p = sub.add_parser("maps", help="PCA maps and attention masks, trained beside random init")
+    p.add_argument("--images", nargs="*", help=images_help)
+    model_arguments(p)
+    p.add_argument("--keep", type=float, default=0.6, help=keep_help)
+    p.add_argument("--out", required=True, help="FILE.png")
+    p.set_defaults(func=maps_command)
+
+    p = sub.add_parser("video", help="video frames beside their attention mask or map, a GIF")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--video", help="a video file (read through imageio-ffmpeg)")
     src.add_argument("--frames", help="a folder of frames (default: a camera path on a photo)")
     model_arguments(p)
+    p.add_argument(
+        "--method",
+        choices=("attention", "pca"),
+        help="the [CLS] attention mask (default for ViTs with one) or PC1 heat",
+    )
+    p.add_argument("--keep", type=float, default=0.6, help=keep_help)
     p.add_argument("--out", required=True, help="FILE.gif or FILE.mp4")
     p.set_defaults(func=video_command)
 

@@ -34,13 +34,15 @@ def test_gallery_writes_every_picture_and_lists_it(made):
     out = root / "eval"
     assert iio.improps(out / "convergence.gif").shape[0] == 7  # a snapshot at each of steps 0-6
     assert iio.improps(out / "flow.gif").shape[0] == 5  # every 5 of 20 steps
-    assert iio.improps(out / "lambda.gif").shape[0] == 3  # every 4 of 8 steps
+    assert iio.improps(out / "lambda.gif").shape[0] == 3  # steps 0, 5 and the last, 8
     assert sorted(p.stem for p in (out / "pca").glob("*.png")) == sorted(PHOTO_NAMES)
     assert iio.improps(out / "video.gif").shape[0] == 8
     text = readme.read_text()
-    for name in ("convergence.gif", "flow.gif", "lambda.gif", "pca/", "video.gif"):
+    assert iio.imread(out / "maps.png").shape[1] > 7 * 64  # seven photos side by side
+    for name in ("convergence.gif", "flow.gif", "lambda.gif", "maps.png", "pca/", "video.gif"):
         assert f"[`{name}`]({name})" in text
-    assert "linear probe" in text and "random initialisation" in text
+    assert "linear probe" in text and "random init" in text and "a true N(0, I) sample" in text
+    assert "| [CLS] attention, 60% of the mass |" in text  # the IoU table has every map kind
     assert not [p for p in out.rglob(".*")]  # no temporary files left behind
 
 

@@ -8,8 +8,8 @@ from lejepa_viz.pictures import flow_gif, lambda_gif
 
 def test_flow_gif_has_one_frame_per_snapshot(tmp_path):
     out = flow_gif(tmp_path / "flow.gif", "line", dim=4, n=256, steps=40, every=10, progress=False)
-    assert iio.improps(out).shape[0] == 5
-    assert iio.immeta(out)["duration"] == 100 and iio.immeta(out)["loop"] == 0
+    assert iio.improps(out.path).shape[0] == 5  # 40 steps do not reach the null level
+    assert iio.immeta(out.path)["duration"] == 100 and iio.immeta(out.path)["loop"] == 0
 
 
 def test_cli_flow_writes_the_gif_and_refuses_bad_shapes(tmp_path, capsys):
@@ -22,17 +22,23 @@ def test_cli_flow_writes_the_gif_and_refuses_bad_shapes(tmp_path, capsys):
 
 
 def test_lambda_gif_and_its_command(tmp_path, capsys):
-    out = lambda_gif(tmp_path / "l.gif", (0.0, 0.5), steps=8, every=4, progress=False)
-    assert iio.improps(out).shape == (3, 400, 720, 3)  # steps 0, 4, 8; two panels
-    assert (
-        main(["lambda", "--lambdas", "0", "0.1", "--steps", "4", "--out", str(tmp_path / "c.gif")])
-        == 0
-    )
-    assert iio.improps(tmp_path / "c.gif").shape[0] == 2  # every 4 steps: 0, 4
+    drawn = lambda_gif(tmp_path / "l.gif", (0.0, 0.5), steps=8, every=4, progress=False)
+    assert iio.improps(drawn.path).shape == (3, 450, 760, 3)  # steps 0, 4, 8; two panels
+    assert set(drawn.numbers) == {"0", "0.5", "null_mean", "null_sd"}
+    assert "λ = 0.5: SIGReg" in drawn.summary and "a true N(0, I) sample" in drawn.summary
+    argv = ["lambda", "--lambdas", "0", "0.1", "--steps", "4", "--out", str(tmp_path / "c.gif")]
+    assert main(argv) == 0
+    assert iio.improps(tmp_path / "c.gif").shape[0] == 2  # every 5 steps: 0 and the last, 4
     # the old spelling still works and says the new one
-    assert (
-        main(["flow", "--lambdas", "0", "0.1", "--steps", "4", "--out", str(tmp_path / "o.gif")])
-        == 0
-    )
+    argv = ["flow", "--lambdas", "0", "0.1", "--steps", "4", "--out", str(tmp_path / "o.gif")]
+    assert main(argv) == 0
     assert "is now `lejepa-viz lambda --lambdas`" in capsys.readouterr().err
     assert iio.improps(tmp_path / "o.gif").shape[0] == 2
+
+
+def test_flow_gif_says_where_it_stopped(tmp_path):
+    drawn = flow_gif(tmp_path / "f.gif", "moons", n=256, steps=300, every=5, progress=False)
+    assert drawn.numbers["stopped"] == "null level" and drawn.numbers["step"] < 300
+    assert drawn.numbers["final"] <= drawn.numbers["null_mean"]
+    assert "stopped at the null level" in drawn.summary
+    assert iio.improps(drawn.path).shape[0] == drawn.numbers["step"] // 5 + 1
