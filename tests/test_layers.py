@@ -46,7 +46,7 @@ ALLOWED = {
 }
 # libraries slow to import or needed on one path only (notebooks, videos, downloads, GPUs)
 HEAVY = {"plotly", "ipywidgets", "IPython", "imageio", "imageio_ffmpeg", "sklearn", "skimage"}
-HEAVY |= {"torchvision", "huggingface_hub", "safetensors", "triton"}
+HEAVY |= {"torchvision", "huggingface_hub", "safetensors", "triton", "kaleido"}
 # torch's autograd-aware collectives: absent from builds without torch.distributed
 OPTIONAL = {"torch.distributed.nn.functional"}
 CLI_MODULES = ("cli",)  # whose sub-commands import their library module when they run

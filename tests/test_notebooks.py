@@ -61,3 +61,33 @@ def test_the_check_finds_output_metadata_that_cleaning_drops(tmp_path):
     assert problems(path) == [f"{path}: cell 0 has output metadata or state that cleaning drops"]
     nbformat.write(clean(nbformat.read(path, as_version=4)), path)
     assert problems(path) == []
+
+
+WIDGET_TEXT = ("VBox(", "HBox(", "Output(", "Image(")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_figure_survives_an_html_export(path):
+    """What a viewer without a kernel shows: every figure of the committed notebook is an image
+    in ``jupyter nbconvert --to html`` — plotly figures and widgets leave a PNG beside them, GIFs
+    are embedded ``<img>`` tags."""
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(path, as_version=4)
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    images = 0
+    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        outputs = [o.get("data", {}) for o in cell.outputs if "data" in o]
+        pngs = [d["image/png"] for d in outputs if "image/png" in d]
+        embedded = [d["text/html"] for d in outputs if "<img" in str(d.get("text/html", ""))]
+        for png in pngs:
+            assert png.strip()[:40] in html, f"code cell {i}: a PNG missing from the HTML"
+        assert "image/gif" not in {k for d in outputs for k in d}, (
+            f"code cell {i}: a raw image/gif output (nbconvert drops it): use notebook.gif"
+        )
+        plotly = [d for d in outputs if "application/vnd.plotly.v1+json" in d]
+        assert all("image/png" in d for d in plotly), f"code cell {i}: plotly figure without PNG"
+        widgets = [d for d in outputs if str(d.get("text/plain", "")).startswith(WIDGET_TEXT)]
+        assert not widgets or pngs, f"code cell {i}: a widget without a static picture"
+        images += len(pngs) + len(embedded)
+    assert images > 0 and html.count("<img") >= images

@@ -1,10 +1,10 @@
-"""What notebooks show live: plotly explorers with ipywidgets sliders (:mod:`.explorers`) and
-a training run's curves redrawn as it trains (:mod:`.live`). The only modules of the package
+"""What notebooks show live: plotly explorers with ipywidgets sliders (:mod:`.explorers`), a
+training run's curves redrawn as it trains (:mod:`.live`), and outputs that a viewer without a
+kernel still shows (:mod:`.display`). The only modules of the package
 that import plotly, ipywidgets or IPython."""
 
+from .display import PLOTLY_MIME, display_data, gif, show, show_static
 from .explorers import (
-    PLOTLY_MIME,
-    display_data,
     field_figure,
     lambda_explorer,
     pca_explorer,
@@ -19,9 +19,12 @@ __all__ = [
     "LivePlot",
     "display_data",
     "field_figure",
+    "gif",
     "lambda_explorer",
     "pca_explorer",
     "png_bytes",
+    "show",
+    "show_static",
     "spread_figure",
     "training_figure",
 ]

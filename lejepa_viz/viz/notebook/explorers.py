@@ -15,7 +15,6 @@ needs ``anywidget``): they work offline in JupyterLab with plotly's renderer
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,6 +26,7 @@ from ...toys.clouds import make_cloud
 from ...toys.knobs import SLICE_COUNTS, loss_field, slice_spread
 from ...toys.trajectory import Trajectory
 from ..pca import fit_pca_maps, montage, to_rgb
+from .display import display_data
 
 _LAYOUT = dict(template="plotly_white", height=330, margin=dict(l=50, r=20, t=50, b=45))
 
@@ -205,26 +205,6 @@ def training_figure(runs: Sequence[Trajectory], lam: float, width: int | None = 
 
 
 # ----------------------------------------------------------------------------- widgets
-
-
-PLOTLY_MIME = "application/vnd.plotly.v1+json"
-
-
-def display_data(fig) -> dict:
-    """A plotly figure as a notebook ``display_data`` output (plotly's mimetype, rendered by
-    JupyterLab's plotly extension, offline), whatever ``plotly.io.renderers.default`` is."""
-    import plotly.io as pio
-
-    spec = json.loads(pio.to_json(fig, validate=False))
-    spec["config"] = {"displaylogo": False}
-    return {
-        "output_type": "display_data",
-        "metadata": {},
-        "data": {
-            PLOTLY_MIME: spec,
-            "text/plain": f"<plotly figure: {fig.layout.title.text or 'no title'}>",
-        },
-    }
 
 
 def lambda_explorer(
