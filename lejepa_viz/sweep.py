@@ -66,28 +66,70 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def informative_loss(
-    results: Sequence[dict], *, loss: str = "loss", accuracy: str = "linear_probe"
+    results: Sequence[dict],
+    *,
+    alpha: float = 0.0,
+    loss: str = "loss",
+    accuracy: str = "linear_probe",
+    lam: str = "lam",
+    resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
 ) -> dict:
-    """How well the final training loss ranks runs by accuracy.
+    """How well the final training loss ranks runs by accuracy: the paper's C(α) (§6.2).
+
+    ρ is Spearman's correlation between ``loss / λ^α`` and ``accuracy`` over the runs. Dividing
+    by λ^α undoes part of the loss's scale that comes from λ itself (the loss is
+    (1 − λ)·pred + λ·SIGReg, so runs at larger λ read larger losses whatever their quality);
+    α = 0 is the raw loss. The interval is a percentile bootstrap over runs (resamples whose
+    ranks are all tied are skipped).
+
+    Sign: ρ near −1 means a lower loss goes with a higher accuracy (an informative loss); the
+    paper reports the same agreement as a positive number, so its C(α) is −ρ here.
 
     Args:
-        results: one dict per run holding ``loss`` and ``accuracy`` keys (e.g. from :func:`sweep`).
-        loss, accuracy: the keys to read.
+        results: one dict per run holding the ``loss``, ``accuracy`` and (for α ≠ 0) ``lam``
+            keys, e.g. from :func:`sweep` with each run's probe accuracy added.
+        alpha: the exponent α of λ.
+        loss, accuracy, lam: the keys to read (``loss="sigreg"``: SIGReg alone).
+        resamples: bootstrap resamples (0: no interval).
+        level: the interval's coverage.
+        seed: seed of the bootstrap.
 
     Returns:
-        ``{"spearman": ρ, "num_runs": n, "loss": [...], "accuracy": [...]}``; ρ near −1 means a
-        lower loss goes with a higher accuracy (an informative loss).
+        ``{"spearman": ρ, "interval": (low, high) or None, "alpha": α, "num_runs": n,
+        "loss": [loss / λ^α ...], "accuracy": [...]}``.
 
     Example:
-        >>> informative_loss([{"loss": 1.0, "linear_probe": 0.5}, {"loss": 0.5, "linear_probe": 0.9},
-        ...                   {"loss": 0.7, "linear_probe": 0.6}])["spearman"]
+        >>> runs = [{"loss": 1.0, "linear_probe": 0.5, "lam": 0.1},
+        ...         {"loss": 0.5, "linear_probe": 0.9, "lam": 0.1},
+        ...         {"loss": 0.7, "linear_probe": 0.6, "lam": 0.1}]
+        >>> informative_loss(runs, resamples=0)["spearman"]
         -1.0
     """
-    losses = [float(r[loss]) for r in results]
-    accs = [float(r[accuracy]) for r in results]
+    losses = np.array([float(r[loss]) for r in results])
+    accs = np.array([float(r[accuracy]) for r in results])
+    if alpha != 0:
+        lams = np.array([float(r[lam]) for r in results])
+        if (lams <= 0).any():
+            raise ValueError(f"alpha = {alpha} divides by λ^α: leave out the runs with λ <= 0")
+        losses = losses / lams**alpha
+    rho = spearman(losses, accs)
+    interval = None
+    if resamples:
+        rng = np.random.default_rng(seed)
+        draws = []
+        for _ in range(resamples):
+            i = rng.integers(0, len(losses), len(losses))
+            if np.ptp(losses[i]) > 0 and np.ptp(accs[i]) > 0:
+                draws.append(spearmanr(losses[i], accs[i]).statistic)
+        tail = (1 - level) / 2
+        interval = tuple(float(q) for q in np.quantile(draws, [tail, 1 - tail]))
     return {
-        "spearman": spearman(losses, accs),
+        "spearman": rho,
+        "interval": interval,
+        "alpha": float(alpha),
         "num_runs": len(results),
-        "loss": losses,
-        "accuracy": accs,
+        "loss": losses.tolist(),
+        "accuracy": accs.tolist(),
     }

@@ -45,6 +45,32 @@ def test_informative_loss_sign():
     assert out["spearman"] == pytest.approx(-0.4)
 
 
+def test_informative_loss_divides_by_lambda_to_the_alpha():
+    # each run's loss is λ·q with q falling as accuracy rises: the raw loss mixes the λ scale
+    # in, loss / λ¹ ranks the runs exactly
+    lams = [0.02, 0.5, 0.1, 0.02, 0.5, 0.1]
+    q = [3.0, 2.5, 2.0, 1.5, 1.0, 0.5]
+    acc = [0.50, 0.60, 0.70, 0.80, 0.85, 0.90]
+    runs = [
+        {"loss": lam * qi, "linear_probe": a, "lam": lam}
+        for lam, qi, a in zip(lams, q, acc, strict=True)
+    ]
+    raw = informative_loss(runs, resamples=0)
+    assert raw["interval"] is None and raw["spearman"] == pytest.approx(
+        stats.spearmanr([r["loss"] for r in runs], acc).statistic
+    )
+    one = informative_loss(runs, alpha=1.0)
+    assert one["spearman"] == pytest.approx(-1.0) and one["loss"] == pytest.approx(q)
+    half = informative_loss(runs, alpha=0.5, resamples=0)
+    scaled = [r["loss"] / r["lam"] ** 0.5 for r in runs]
+    assert half["spearman"] == pytest.approx(stats.spearmanr(scaled, acc).statistic)
+    low, high = informative_loss(runs, alpha=0.5, seed=1)["interval"]
+    assert -1 <= low <= half["spearman"] <= high <= 1
+    assert informative_loss(runs, alpha=0.5, seed=1)["interval"] == (low, high)  # seeded
+    with pytest.raises(ValueError, match="λ <= 0"):
+        informative_loss([*runs, {"loss": 1.0, "linear_probe": 0.1, "lam": 0.0}], alpha=0.4)
+
+
 def test_sweep_trains_each_config_once_in_its_own_folder(tmp_path):
     first = cached_train(tiny_config(tmp_path / "a"))
     seen = []
