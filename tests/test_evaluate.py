@@ -305,3 +305,38 @@ def test_run_features_are_the_subset_the_seed_draws(digits_run):
     assert trained.shape == random.shape and not np.allclose(trained, random)
     with pytest.raises(ValueError, match="model must be one of"):
         run_features(digits_run, model="imagenet")
+
+
+def test_run_features_read_the_layer_asked_for(digits_run):
+    from lejepa_viz.data import load_dataset
+    from lejepa_viz.evaluate import run_features
+    from lejepa_viz.model import load_encoder
+
+    encoder = load_encoder(digits_run / "checkpoint.pt").eval()
+    data = load_dataset("digits", "train")
+    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:30]
+    images = data.images[pick].float() / 255
+    with torch.no_grad():
+        emb, z = encoder(images)  # the forward pass by hand
+    for layer, expected in (("embedding", emb), ("projector", z)):
+        x = run_features(digits_run, num_train=30, num_test=10, layer=layer, device="cpu")[0]
+        np.testing.assert_allclose(x, expected.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="layer must be one of"):
+        run_features(digits_run, num_train=30, num_test=10, layer="logits")
+
+
+def test_effective_rank_against_closed_forms():
+    from lejepa_viz.evaluate import effective_rank
+
+    g = np.random.default_rng(0)
+    scales = np.array([3.0, 2.0, 1.0, 0.5])
+    x = g.standard_normal((200_000, 4)) * scales
+    rank, spectrum = effective_rank(x)
+    p = scales**2 / (scales**2).sum()  # the population spectrum, normalised
+    assert rank == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-2)
+    np.testing.assert_allclose(spectrum, scales**2, rtol=2e-2)
+    collapsed = np.outer(g.standard_normal(100), [1.0, 2.0, -1.0])  # one direction
+    assert effective_rank(collapsed)[0] == pytest.approx(1.0, abs=1e-6)
+    assert effective_rank(g.standard_normal((50_000, 8)))[0] == pytest.approx(8, rel=1e-2)
+    with pytest.raises(ValueError, match="N >= 2"):
+        effective_rank(np.zeros((1, 3)))

@@ -2,6 +2,8 @@
 and one evaluation of a training run beside its baselines (:mod:`.report`)."""
 
 from .probes import (
+    LAYERS,
+    effective_rank,
     encoder_features,
     evaluate_features,
     extract_features,
@@ -15,6 +17,8 @@ from .report import evaluate_run, frozen_probe, run_features
 from .table import results_table
 
 __all__ = [
+    "LAYERS",
+    "effective_rank",
     "encoder_features",
     "evaluate_features",
     "evaluate_run",

@@ -337,13 +337,52 @@ def evaluate_features(
     }
 
 
-def encoder_features(encoder, images: torch.Tensor, device, progress: bool = True) -> np.ndarray:
-    """``encoder.features`` of uint8 ``images`` ``(N, C, H, W)``: float32 ``(N, F)``, computed
-    on ``device`` with the encoder in eval mode."""
+LAYERS = ("features", "embedding", "projector")
+
+
+def encoder_features(
+    encoder, images: torch.Tensor, device, progress: bool = True, layer: str = "features"
+) -> np.ndarray:
+    """What ``encoder`` makes of uint8 ``images`` ``(N, C, H, W)``: float32 ``(N, F)``,
+    computed on ``device`` with the encoder in eval mode.
+
+    ``layer``: ``"features"`` (``encoder.features``, what the probes read), ``"embedding"``
+    (the backbone's pooled output, the projector's input) or ``"projector"`` (z, what SIGReg
+    acts on)."""
+    if layer not in LAYERS:
+        raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
     encoder.eval()
-    return extract_features(
-        lambda x: encoder.features(x.to(device)).float().cpu(), images, progress=progress
-    )
+    pick = {
+        "features": lambda x: encoder.features(x),
+        "embedding": lambda x: encoder(x)[0],
+        "projector": lambda x: encoder(x)[1],
+    }[layer]
+    return extract_features(lambda x: pick(x.to(device)).float().cpu(), images, progress=progress)
+
+
+def effective_rank(x: np.ndarray | torch.Tensor) -> tuple[float, np.ndarray]:
+    """The effective rank of features ``x`` ``(N, F)`` and their covariance spectrum.
+
+    The spectrum is the eigenvalues of the sample covariance, largest first; the effective rank
+    is exp of the entropy of the eigenvalues normalised to sum 1 (Roy & Vetterli, 2007): F for
+    an isotropic cloud, 1 when one direction holds all the variance — a number for collapse.
+
+    Example:
+        >>> cross = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]])  # 2 of 3 dims
+        >>> rank, spectrum = effective_rank(cross)
+        >>> round(rank, 6), spectrum.round(3).tolist()
+        (2.0, [0.667, 0.667, 0.0])
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"x must be (N, F) with N >= 2, got shape {x.shape}")
+    covariance = np.atleast_2d(np.cov(x, rowvar=False))
+    spectrum = np.clip(np.linalg.eigvalsh(covariance), 0, None)[::-1]  # largest first
+    total = spectrum.sum()
+    if total <= 0:
+        return 0.0, spectrum
+    p = spectrum[spectrum > 0] / total
+    return float(np.exp(-(p * np.log(p)).sum())), spectrum
 
 
 @contextmanager

@@ -78,8 +78,11 @@ class _Evaluation:
             return random_twin(self.trained, self.seed)
         return self.trained
 
-    def features(self, model: str, progress: bool = False) -> tuple[np.ndarray, ...]:
-        """``(train_x, train_y, test_x, test_y)`` of ``model``'s frozen features."""
+    def features(
+        self, model: str, progress: bool = False, layer: str = "features"
+    ) -> tuple[np.ndarray, ...]:
+        """``(train_x, train_y, test_x, test_y)`` of ``model``'s frozen features (``layer``:
+        :func:`~lejepa_viz.evaluate.probes.encoder_features`; raw pixels have one)."""
         encoder = self.encoder(model)
         if encoder is not None:
             encoder = encoder.to(self.device)
@@ -88,7 +91,7 @@ class _Evaluation:
             if encoder is None:  # raw pixels / 255, flattened
                 x = extract_features(lambda b: b.flatten(1), images, progress=progress)
             else:
-                x = encoder_features(encoder, images, self.device, progress)
+                x = encoder_features(encoder, images, self.device, progress, layer)
             out += [x, labels]
         return tuple(out)
 
@@ -101,6 +104,7 @@ def run_features(
     num_test: int | None = None,
     seed: int = 0,
     device: str = "auto",
+    layer: str = "features",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Frozen features ``(train_x, train_y, test_x, test_y)`` of a run.
 
@@ -111,8 +115,10 @@ def run_features(
         num_train, num_test: a seeded random subset of that many images (None: the split).
         seed: seed of the subsets and of the random-init encoder.
         device: where the encoder runs.
+        layer: ``"features"`` (the probes' features), ``"embedding"`` (the backbone's pooled
+            output) or ``"projector"`` (z) (:func:`~lejepa_viz.evaluate.probes.encoder_features`).
     """
-    return _Evaluation(run, num_train, num_test, seed, device).features(model)
+    return _Evaluation(run, num_train, num_test, seed, device).features(model, layer=layer)
 
 
 def frozen_probe(run: str | os.PathLike, **kwargs) -> float:
