@@ -36,7 +36,7 @@ from .train import TrainConfig, cached_train, train
 from .viz.convergence import animate_snapshots, final_sigreg
 from .viz.maps import maps_figure
 from .viz.pca import pca_maps
-from .viz.scenes import scene_iou
+from .viz.scenes import iou_table, map_iou, scene_iou, verdict
 from .viz.video import video_gif
 
 # The ViT for patch maps: a 4-block ViT-Tiny with 8 x 8 patches on 64 x 64 crops of the
@@ -229,7 +229,7 @@ def iou_sentence(iou: dict, kinds=("joint", "per-image", "attention")) -> str:
     parts = []
     for kind in kinds:
         if kind in iou:
-            scores = {k: _iou(v) for k, v in iou[kind].items()}
+            scores = {k: map_iou(v) for k, v in iou[kind].items()}
             cells = " / ".join(
                 f"{scores[k]:.3f}" for k in ("trained", "random", "pixels") if k in scores
             )
@@ -254,31 +254,6 @@ def cli_options(cfg: TrainConfig) -> str:
     return " ".join(options)
 
 
-def _iou(score) -> float:
-    """A map's IoU: a PCA map's :class:`~lejepa_viz.viz.scenes.ComponentScore` (rule sign), or
-    an attention map's plain number."""
-    return score if isinstance(score, float) else score.iou
-
-
-def verdict(iou: dict) -> str:
-    """One honest sentence on the IoU table: does training beat random initialisation?"""
-    kinds = [k for k in ("joint", "per-image", "attention") if k in iou]
-    gains = {k: _iou(iou[k]["trained"]) - _iou(iou[k]["random"]) for k in kinds}
-    best = max(gains, key=gains.get)
-    if gains[best] > 0.02:
-        return (
-            f"LeJEPA training raises the IoU over the same ViT at random init most for the "
-            f"{best} maps (+{gains[best]:.3f}); where the gain is under 0.02 the maps find the "
-            "pasted shape no better than random features do."
-        )
-    return (
-        f"LeJEPA training does not beat random initialisation here (best gain "
-        f"{gains[best]:+.3f}, {best}): three CPU minutes on seven photos are far from the "
-        "paper's 100 ImageNet epochs. The maps look structured; these numbers say they do "
-        "not yet segment objects better than random features do."
-    )
-
-
 def evaluation_note(run: Run, subset: tuple[int | None, int | None]) -> str:
     """How the CNN's results table was made, with the command that makes it."""
     num_train, num_test = subset
@@ -297,34 +272,6 @@ def evaluation_note(run: Run, subset: tuple[int | None, int | None]) -> str:
         f"Frozen features, {where}; few-shot: mean ± std over 3 draws "
         f"(`lejepa-viz eval --checkpoint {run.path(Run.CHECKPOINT)}{options} --draws 3`)."
     )
-
-
-def iou_table(iou: dict) -> list[str]:
-    """The IoU of every map kind for the trained ViT, its random twin and raw pixels."""
-    kinds = [k for k in ("joint", "per-image", "attention") if k in iou]
-    names = {
-        "joint": "PCA, one fit for all scenes",
-        "per-image": "PCA, one fit per scene",
-        "attention": "[CLS] attention, 60% of the mass",
-    }
-
-    def cell(kind: str, who: str) -> str:
-        score = iou[kind].get(who)
-        if score is None:
-            return "—"
-        if isinstance(score, float):
-            return f"{score:.3f}"
-        return f"{score.iou:.3f} ({score.oracle_iou:.3f})"
-
-    lines = [
-        "| map | LeJEPA ViT | same ViT, random init | raw patch pixels |",
-        "|-----|-----------:|----------------------:|-----------------:|",
-    ]
-    lines += [
-        f"| {names[k]} | {cell(k, 'trained')} | {cell(k, 'random')} | {cell(k, 'pixels')} |"
-        for k in kinds
-    ]
-    return lines
 
 
 def render_readme(pictures: list[Picture], models, iou: dict, evaluation) -> str:
