@@ -82,3 +82,19 @@ def test_sweep_trains_each_config_once_in_its_own_folder(tmp_path):
     assert again["cached"] and seen == [(str(tmp_path / "b"), False), (str(tmp_path / "a"), True)]
     with pytest.raises(ValueError, match="own out"):
         sweep([tiny_config(tmp_path / "c"), tiny_config(tmp_path / "c")])
+
+
+def test_tail_mean_is_the_mean_of_the_last_logged_values(tmp_path):
+    from lejepa_viz.runs import Run
+    from lejepa_viz.sweep import tail_mean
+
+    run = Run(tmp_path)
+    run.start_metrics()
+    losses = [5.0, 4.0, 3.5, 2.0, 1.0, 0.5]
+    for step, loss in enumerate(losses):
+        run.log({"step": step, "loss": loss, "sigreg": 2 * loss})
+    run.log({"step": 6, "probe_acc": 0.5})  # a line without the key is skipped
+    assert tail_mean(tmp_path, last=3) == pytest.approx(np.mean(losses[-3:]))
+    assert tail_mean(tmp_path, "sigreg", last=100) == pytest.approx(2 * np.mean(losses))
+    with pytest.raises(ValueError, match="no 'pred' logged"):
+        tail_mean(tmp_path, "pred")
