@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 # torch 2.14.1 / torchvision 0.29.1 are the builds our machines hold locally for Python 3.11.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lab gallery bench lint clean
+.PHONY: demo test lab notebooks gallery bench lint clean
 .DEFAULT_GOAL := demo
 
 # Fashion-MNIST is Debian's package dataset-fashion-mnist; installed here when missing. Elsewhere
@@ -45,6 +45,11 @@ test: $(VENV)/.installed $(FMNIST) $(CHROMIUM)
 # JupyterLab with the notebooks and working widgets.
 lab: $(VENV)/.installed $(FMNIST)
 	$(VENV)/bin/jupyter lab notebooks/
+
+# The committed notebook outputs: every notebook executed in its full setting (about an hour on
+# 2 CPU cores; cached runs under runs/notebooks/ are reused), cleaned and size-checked.
+notebooks: $(VENV)/.installed $(FMNIST) $(CHROMIUM)
+	$(PY) tools/run_notebooks.py
 
 bench: $(VENV)/.installed $(FMNIST)
 	$(PY) benchmarks/sigreg.py

@@ -1,6 +1,6 @@
 """Keep committed notebooks clean: ``python tools/clean_notebook.py [--check] NOTEBOOK...``.
 
-Cleaning keeps the outputs of a FAST run (what nbval compares) and drops what varies from
+Cleaning keeps the outputs of a full run (what nbval compares with a FAST one) and drops what varies from
 machine to machine or bloats the diff: notebook metadata other than the kernel and language
 name, cell metadata other than ``tags``, widget state (a widget's output keeps its text
 fallback), and execution timing. ``--check`` changes nothing and exits 1 when a notebook
@@ -16,8 +16,8 @@ from pathlib import Path
 import nbformat
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
-MAX_BYTES = 1_500_000  # a whole notebook
-MAX_OUTPUT_BYTES = 400_000  # one output (an image, a plotly figure)
+MAX_BYTES = 3_000_000  # a whole notebook
+MAX_OUTPUT_BYTES = 1_200_000  # one output (an image, a plotly figure with its PNG, a GIF)
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
