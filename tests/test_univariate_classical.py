@@ -19,7 +19,7 @@ from lejepa_viz.univariate.jarque_bera import (
     jarque_bera,
 )
 from lejepa_viz.univariate.likelihood import NLL, nll
-from lejepa_viz.univariate.moments import Moments, moments
+from lejepa_viz.univariate.moments import Moments, moments, null_weights
 from lejepa_viz.univariate.shapiro_wilk import ShapiroWilk, shapiro_wilk
 from lejepa_viz.univariate.vcreg import VCReg, vcreg
 from lejepa_viz.univariate.watson import Watson, watson
@@ -184,6 +184,31 @@ def test_moments_k_max(k_max: int) -> None:
     ours = moments(torch.from_numpy(x), k_max=k_max).numpy()
     truth = [_moments(x[:, k], k_max) for k in range(x.shape[1])]
     np.testing.assert_allclose(ours, truth, rtol=1e-8)
+
+
+def test_moments_null_is_a_weighted_chi2() -> None:
+    """The null 95% point of ``moments`` (k_max = 4) is that of Σ w_i χ²₁, not chi²(4)'s."""
+    # Independent truth: the covariance of x^j and x^k under N(0, 1) from scipy's closed-form
+    # Gaussian moments, its correlation matrix's eigenvalues, and their weighted χ² by simulation.
+    m = st.norm.moment
+    k = range(1, 5)
+    cov = np.array([[m(i + j) - m(i) * m(j) for j in k] for i in k])
+    corr = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    assert corr[0, 2] == pytest.approx(3 / math.sqrt(15))
+    assert corr[1, 3] == pytest.approx(12 / math.sqrt(192))
+    w = np.linalg.eigvalsh(corr)[::-1]
+    np.testing.assert_allclose(w, [1 + 3**0.5 / 2, 1 + 0.6**0.5, 1 - 0.6**0.5, 1 - 3**0.5 / 2])
+    np.testing.assert_allclose(null_weights(4).numpy(), w, atol=1e-12)
+    rng = np.random.default_rng(0)
+    limit_95 = np.quantile(rng.standard_normal((1_000_000, 4)) ** 2 @ w, 0.95)
+    assert limit_95 == pytest.approx(11.29, abs=0.05)
+    # The statistic on 20,000 null samples of n = 1000 (Monte Carlo sd of its 95% point ≈ 0.1).
+    g = torch.Generator().manual_seed(0)
+    null = moments(torch.randn(1000, 20_000, generator=g, dtype=torch.float64))
+    sim_95 = torch.quantile(null, 0.95).item()
+    assert sim_95 == pytest.approx(limit_95, abs=0.4)
+    assert abs(sim_95 - st.chi2(4).ppf(0.95)) > 1.2  # chi²(4)'s 9.49 is far off
+    assert null.mean().item() == pytest.approx(4.0, abs=0.1)  # the mean is k_max either way
 
 
 # ---- contract ----

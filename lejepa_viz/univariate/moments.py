@@ -1,7 +1,8 @@
 """Moment statistic: the sum of the squared z-scores of the first ``k_max`` raw sample moments
 against those of N(0, 1). With ``k_max = 4`` it sees location, scale, skewness and kurtosis;
 higher moments add tail sensitivity but grow noisy fast (the variance of the k-th moment
-is ``m_{2k} - m_k²``).
+is ``m_{2k} - m_k²``). The z-scores are correlated (``x`` with ``x³``, ``x²`` with ``x⁴``), so
+the null limit is a weighted sum of χ²₁ variables (:func:`null_weights`), not χ²(k_max).
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ def moments(x: torch.Tensor, k_max: int = 4) -> torch.Tensor:
 
     ``M = n Σ_{k=1}^{k_max} (mean(x^k) - m_k)² / (m_{2k} - m_k²)`` with ``m_k`` the raw moments
     of N(0, 1) (:func:`normal_moment`): each term is the squared z-score of the k-th sample
-    moment, so ``M`` is about chi²(k_max) under the null for large n.
+    moment. The z-scores are *not* independent: under N(0, 1), ``corr(x^j, x^k) =
+    (m_{j+k} - m_j m_k) / sqrt((m_{2j} - m_j²)(m_{2k} - m_k²))``, e.g. ``corr(x, x³) = 3/√15``
+    and ``corr(x², x⁴) = 12/√192``. So for large n, ``M`` is not chi²(k_max) but
+    ``Σ_i w_i χ²₁`` with ``w`` the eigenvalues of that correlation matrix
+    (:func:`null_weights`; for ``k_max = 4``, ``w ≈ 1.87, 1.77, 0.23, 0.13``): mean ``k_max``
+    as for chi²(k_max), but a longer tail — the 95% point is about 11.3, not chi²(4)'s 9.49.
+    Calibrate it by simulation (:func:`lejepa_viz.toys.simulate.null_distribution`).
 
     Args:
         x: samples, shape ``(*, N, K)``.
@@ -59,8 +66,42 @@ def moments(x: torch.Tensor, k_max: int = 4) -> torch.Tensor:
     return n * stat
 
 
+def null_weights(k_max: int = 4) -> torch.Tensor:
+    """Weights ``w`` of the large-n null law of :func:`moments`, ``M → Σ_i w_i χ²₁``.
+
+    The eigenvalues, largest first, of the correlation matrix of the raw moments
+    ``x, x², …, x^k_max`` under N(0, 1), ``C_jk = (m_{j+k} - m_j m_k) / sqrt(...)`` from
+    :func:`normal_moment`. They sum to ``k_max`` (the null mean of ``M``); with
+    independent z-scores they would all be 1 and the law chi²(k_max). For ``k_max = 4`` they
+    are ``1 ± √3/2`` and ``1 ± √(3/5)`` (``corr(x², x⁴) = 12/√192``, ``corr(x, x³) = 3/√15``).
+
+    Returns:
+        ``(k_max,)`` float64 weights.
+
+    Example:
+        >>> [round(w, 2) for w in null_weights(4).tolist()]
+        [1.87, 1.77, 0.23, 0.13]
+        >>> w = null_weights(4)
+        >>> z = torch.randn(200_000, 4, generator=torch.Generator().manual_seed(0), dtype=w.dtype)
+        >>> round(torch.quantile(z.square() @ w, 0.95).item(), 1)  # chi²(4) would give 9.5
+        11.3
+    """
+    k_max = integer_at_least(k_max, 1, "k_max")
+    k = range(1, k_max + 1)
+    cov = torch.tensor(
+        [[normal_moment(i + j) - normal_moment(i) * normal_moment(j) for j in k] for i in k],
+        dtype=torch.float64,
+    )  # (k_max, k_max): covariance of x^i and x^j under N(0, 1)
+    sd = cov.diagonal().sqrt()
+    return torch.linalg.eigvalsh(cov / torch.outer(sd, sd)).flip(0)
+
+
 class Moments(nn.Module):
     """Moment test against N(0, 1), ``(*, N, K) -> (*, K)``; see :func:`moments`.
+
+    Its null limit is a weighted sum of χ²₁ (weights :func:`null_weights`, 95% point about
+    11.3 for ``k_max = 4``), not chi²(k_max): the z-scores of ``x`` and ``x³``, and of ``x²``
+    and ``x⁴``, are correlated.
 
     Args:
         k_max: highest moment used, an integer >= 1.
