@@ -103,13 +103,20 @@ def animate_command(args: argparse.Namespace) -> int:
     from .runs import load_snapshots
     from .viz.convergence import animate_snapshots, final_sigreg
 
-    out = animate_snapshots(args.snapshots, args.out, metrics=args.metrics, seed=args.seed,
-                            max_frames=args.max_frames or None)  # fmt: skip
+    out = animate_snapshots(
+        args.snapshots,
+        args.out,
+        metrics=args.metrics,
+        seed=args.seed,
+        max_frames=args.max_frames or None,
+    )
     last = final_sigreg(load_snapshots(args.snapshots))
     views = "" if last["views"] is None else f", training views {last['views']:.2f}"
-    print(f"wrote {out}; last frame (step {last['step']}): SIGReg of the recorded images "
-          f"{last['points']:.2f}{views}; a true N(0, I) sample: {last['null_mean']:.2f} ± "
-          f"{2 * last['null_sd']:.2f}")  # fmt: skip
+    print(
+        f"wrote {out}; last frame (step {last['step']}): SIGReg of the recorded images "
+        f"{last['points']:.2f}{views}; a true N(0, I) sample: {last['null_mean']:.2f} ± "
+        f"{2 * last['null_sd']:.2f}"
+    )
     return 0
 
 

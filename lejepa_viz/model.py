@@ -230,8 +230,10 @@ class Encoder(nn.Module):
                 return self.backbone(x)
             levels = min(CNN_FEATURE_LEVELS, len(self.backbone.feature_info))
             maps = self.backbone.forward_intermediates(x, indices=levels, intermediates_only=True)
-            grids = [F.adaptive_avg_pool2d(m, [min(CNN_FEATURE_GRID, s) for s in m.shape[-2:]])
-                     for m in maps]  # fmt: skip
+            grids = [
+                F.adaptive_avg_pool2d(m, [min(CNN_FEATURE_GRID, s) for s in m.shape[-2:]])
+                for m in maps
+            ]
             return torch.cat([g.flatten(1) for g in grids], dim=-1)  # (B, Σ C·h·w)
         blocks = self.backbone.forward_intermediates(
             x,
