@@ -1,4 +1,4 @@
-"""The committed notebooks: all six present, clean, FAST-switched, and linked from the README.
+"""The committed notebooks: all seven present, clean, FAST-switched, and linked from the README.
 
 nbval runs them top to bottom (``pytest`` collects ``notebooks/`` with ``--nbval-lax``); this
 file checks what nbval does not: that what is committed stays small and free of stray state.
@@ -17,8 +17,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 from clean_notebook import clean, problems  # noqa: E402
 
 
-def test_the_six_notebooks_exist():
-    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_", "06_"]
+def test_the_seven_notebooks_exist():
+    assert [p.name[:3] for p in NOTEBOOKS] == ["00_", "01_", "02_", "03_", "04_", "05_", "06_"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -38,7 +38,7 @@ def test_the_check_finds_stray_metadata_and_huge_outputs(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.metadata["widgets"] = {"state": {}}
     cell = nbformat.v4.new_code_cell("print(1)", metadata={"collapsed": True, "tags": ["x"]})
-    cell.outputs = [nbformat.v4.new_output("display_data", {"image/png": "A" * 500_000})]
+    cell.outputs = [nbformat.v4.new_output("display_data", {"image/png": "A" * 1_300_000})]
     nb.cells.append(cell)
     path = tmp_path / "dirty.ipynb"
     nbformat.write(nb, path)
