@@ -1,10 +1,10 @@
-"""Gradient flows: a cloud of points is the parameter, and Adam moves it down a loss.
+"""Gradient flows: a cloud of points is the parameter, and an optimiser moves it down a loss.
 
 The smallest experiment that shows what a statistic does as a loss: no network, no data.
-:func:`descend` is the one loop; :func:`sigreg_flow` runs it with SIGReg (the cloud becomes
-N(0, I)), :func:`statistic_flow` with any univariate statistic (does its gradient bring a
-sample to N(0, 1)?), and :func:`clouds_table` flows every cloud of :mod:`.clouds` for the
-``lejepa-viz clouds`` table.
+:func:`descend` is the one loop (Adam or plain gradient descent); :func:`sigreg_flow` runs it
+with SIGReg and plain gradient descent (the cloud becomes N(0, I)), :func:`statistic_flow` with
+any univariate statistic (does its gradient bring a sample to N(0, 1)?), and
+:func:`clouds_table` flows every cloud of :mod:`.clouds` for the ``lejepa-viz clouds`` table.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def descend(
     Args:
         loss: the objective of the points.
         x: the starting points ``(N, D)``; not modified (float64 stays float64).
-        steps: Adam steps at most.
+        steps: optimiser steps at most.
         lr: learning rate.
         every: record every ``every`` steps.
         measures: ``{name: fn(points)}`` recorded at each snapshot, in ``values[name]``.
