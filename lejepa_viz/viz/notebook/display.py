@@ -43,16 +43,19 @@ def plotly_png(fig, width: int | None = None, height: int | None = None) -> byte
             return None
 
 
-def display_data(fig) -> dict:
+def display_data(fig, png: bool = True) -> dict:
     """A plotly figure as a notebook ``display_data`` output: plotly's mimetype (rendered by
     JupyterLab's plotly extension, offline, whatever ``plotly.io.renderers.default`` is) and,
-    where kaleido can draw it, the same figure as a static ``image/png``."""
+    with ``png`` and where kaleido can draw it, the same figure as a static ``image/png``.
+
+    JupyterLab's plotly renderer shows a bundled PNG *instead of* the live graph (until the
+    mouse enters it): outputs a widget redraws live pass ``png=False``."""
     import plotly.io as pio
 
     spec = json.loads(pio.to_json(fig, validate=False))
     spec["config"] = {"displaylogo": False}
     data = {PLOTLY_MIME: spec, "text/plain": f"<plotly figure: {fig.layout.title.text or ''}>"}
-    png = plotly_png(fig)
+    png = plotly_png(fig) if png else None
     if png is not None:
         data["image/png"] = base64.b64encode(png).decode()
     return {"output_type": "display_data", "metadata": {}, "data": data}
@@ -68,10 +71,15 @@ def show(fig) -> None:
 def show_static(widget) -> None:
     """Leave a static picture of what an explorer widget shows now, for viewers that run no
     kernel (a widget's committed output is only its text): the PNG of each plotly figure in its
-    ``.outputs`` and the image of its ``.image``."""
+    ``.figures`` (or bundled in its ``.outputs``) and the image of its ``.image``."""
     from IPython.display import Image, display
 
     shown = 0
+    for fig in getattr(widget, "figures", {}).values():  # the plotly figures it shows now
+        png = plotly_png(fig)
+        if png is not None:
+            display(Image(data=png, format="png"))
+            shown += 1
     for output in getattr(widget, "outputs", {}).values():
         for item in output.outputs:
             png = item.get("data", {}).get("image/png")

@@ -80,30 +80,33 @@ def field_figure(
     lam: float,
     scale: float | None = None,
     width: int | None = None,
+    max_arrows: int = 100,
+    seed: int = 0,
 ):
-    """Points of a 2-D cloud with arrows ``scale · force`` (line segments).
+    """Points of a 2-D cloud ``x`` (N, 2) and arrows ``scale · force`` on up to ``max_arrows``
+    of them (a seeded subsample, so that ~256 points stay readable and fast to draw).
 
     ``scale=None`` draws the mean arrow 0.3 long whatever the force's size (the forces differ
     by orders of magnitude across λ): the arrows show directions, the title the magnitude.
+    Each arrow is a shaft (one line trace) and a head (a marker turned along the shaft).
     """
     import plotly.graph_objects as go
 
     force = np.asarray(force, float)
+    x = np.asarray(x, float)
     mean_norm = float(np.linalg.norm(force, axis=1).mean())
     if scale is None:
         scale = 0.3 / mean_norm if mean_norm > 0 else 0.0
-    x = np.asarray(x, float)
-    end = x + scale * force
-    seg = np.full((len(x) * 3, 2), np.nan)
-    seg[0::3], seg[1::3] = x, end
+    pick = np.arange(len(x))
+    if len(x) > max_arrows:
+        pick = np.sort(np.random.default_rng(seed).choice(len(x), max_arrows, replace=False))
+    start, arrow = x[pick], scale * force[pick]  # (A, 2) each
+    end = start + arrow
+    seg = np.full((len(pick) * 3, 2), np.nan)  # start, end, gap: one trace for every shaft
+    seg[0::3], seg[1::3] = start, end
+    # Degrees clockwise from "up", plotly's marker angle; x and y share one scale on screen.
+    angle = np.degrees(np.arctan2(arrow[:, 0], arrow[:, 1]))
     fig = go.Figure()
-    fig.add_scatter(
-        x=np.round(seg[:, 0], 4),
-        y=np.round(seg[:, 1], 4),
-        mode="lines",
-        line=dict(width=1, color="#d62728"),
-        name="force",
-    )
     fig.add_scatter(
         x=np.round(x[:, 0], 4),
         y=np.round(x[:, 1], 4),
@@ -111,14 +114,33 @@ def field_figure(
         marker=dict(size=3, color="#1f77b4"),
         name="points",
     )
+    fig.add_scatter(
+        x=np.round(seg[:, 0], 4),
+        y=np.round(seg[:, 1], 4),
+        mode="lines",
+        line=dict(width=1, color="#d62728"),
+        hoverinfo="skip",
+        name="force",
+    )
+    fig.add_scatter(
+        x=np.round(end[:, 0], 4),
+        y=np.round(end[:, 1], 4),
+        mode="markers",
+        marker=dict(symbol="triangle-up", size=6, color="#d62728", angle=np.round(angle, 1)),
+        hoverinfo="skip",
+        name="force: head",
+    )
     fig.update_layout(
-        title=f"force on the cloud, λ = {lam:g} (mean |force| {mean_norm:.3g})",
+        title=dict(
+            text=f"force on the cloud, λ = {lam:g} (mean |force| {mean_norm:.3g})",
+            font=dict(size=14),
+        ),
         showlegend=False,
         width=width,
         **_LAYOUT,
     )
-    fig.update_xaxes(range=[-3.5, 3.5])
-    fig.update_yaxes(range=[-3.5, 3.5], scaleanchor="x")
+    fig.update_xaxes(range=[-3.5, 3.5], title="x₁")
+    fig.update_yaxes(range=[-3.5, 3.5], scaleanchor="x", title="x₂")
     return fig
 
 
@@ -149,19 +171,26 @@ def null_band(fig, xs: Sequence[float], null: Sequence[NullLevel], **where) -> N
 
 def training_figure(runs: Sequence[Trajectory], lam: float, width: int | None = None):
     """Left: outputs of the run with λ = ``lam`` at the end; right: SIGReg of every run, over
-    the band of a true N(0, I) sample of the same size."""
+    the band of a true N(0, I) sample of the same size. One colour per run (the chosen one
+    thick); the legend sits right of the panels."""
+    from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
     chosen = min(runs, key=lambda r: abs(r.lam - lam))
+    palette = qualitative.D3
+    colours = [palette[i % len(palette)] for i in range(len(runs))]
+    colour = colours[[run is chosen for run in runs].index(True)]
     fig = make_subplots(
         1,
         2,
         column_widths=[0.42, 0.58],
+        horizontal_spacing=0.1,
         subplot_titles=(
-            f"outputs after training, λ = {chosen.lam:g} (std {chosen.values['std'][-1]:.2f})",
+            f"outputs at the end, λ = {chosen.lam:g} (std {chosen.values['std'][-1]:.2f})",
             "SIGReg of the outputs during training",
         ),
     )
+    fig.update_annotations(font_size=14)  # the subplot titles
     z = chosen.final.numpy()
     theta = np.linspace(0, 2 * np.pi, 73)
     fig.add_scatter(
@@ -171,21 +200,22 @@ def training_figure(runs: Sequence[Trajectory], lam: float, width: int | None = 
         row=1,
         col=1,
         line=dict(color="grey", dash="dot", width=1),
-        name="N(0, I): 2σ",
+        hoverinfo="skip",
+        name="N(0, I): 2σ circle",
     )
     fig.add_scatter(
         x=np.round(z[:, 0], 4),
         y=np.round(z[:, 1 % z.shape[1]], 4),
         mode="markers",
-        marker=dict(size=3, color="#1f77b4"),
+        marker=dict(size=3, color=colour),
         row=1,
         col=1,
-        name="outputs",
+        name=f"outputs, λ={chosen.lam:g}",
     )
     n, dim = chosen.final.shape
     level = null_level(n, dim, num_slices=256)  # the runs' judge: 256 fixed directions
     null_band(fig, [runs[0].steps[0], runs[0].steps[-1]], [level, level], row=1, col=2)
-    for run in runs:
+    for run, c in zip(runs, colours, strict=True):
         on = run is chosen
         fig.add_scatter(
             x=run.steps,
@@ -193,14 +223,21 @@ def training_figure(runs: Sequence[Trajectory], lam: float, width: int | None = 
             mode="lines",
             row=1,
             col=2,
-            name=f"λ={run.lam:g}",
-            line=dict(width=3 if on else 1, color="#d62728" if on else "#9da5b0"),
+            name=f"SIGReg, λ={run.lam:g}",
+            line=dict(width=3.5 if on else 1.2, color=c),
+            opacity=1.0 if on else 0.6,
         )
-    fig.update_xaxes(range=[-3.5, 3.5], row=1, col=1)
-    fig.update_yaxes(range=[-3.5, 3.5], scaleanchor="x", row=1, col=1)
-    fig.update_yaxes(type="log", row=1, col=2)
-    fig.update_xaxes(title="step", row=1, col=2)
-    fig.update_layout(showlegend=False, width=width, **_LAYOUT)
+    fig.update_xaxes(range=[-3.5, 3.5], title="output z₁", row=1, col=1)
+    fig.update_yaxes(range=[-3.5, 3.5], scaleanchor="x", title="output z₂", row=1, col=1)
+    fig.update_xaxes(title="training step", row=1, col=2)
+    fig.update_yaxes(type="log", title="SIGReg (256 slices, log)", row=1, col=2)
+    fig.update_layout(width=width, **_LAYOUT)
+    fig.update_layout(  # outside the panels, on the right: it covers no data
+        showlegend=True,
+        legend=dict(
+            x=1.02, xanchor="left", y=1.0, yanchor="top", font=dict(size=10), traceorder="normal"
+        ),
+    )
     return fig
 
 
@@ -223,7 +260,8 @@ def lambda_explorer(
 
     Returns:
         an ``ipywidgets.VBox``; ``.sliders`` holds the four sliders by name (``lam``,
-        ``num_slices``, ``n_points``, ``t_max``) and ``.outputs`` the three outputs.
+        ``num_slices``, ``n_points``, ``t_max``), ``.outputs`` the three outputs and
+        ``.figures`` the plotly figures they show now (:func:`~.display.show_static` draws them).
     """
     import ipywidgets as W
 
@@ -246,6 +284,7 @@ def lambda_explorer(
         t_max=W.FloatSlider(value=3.0, min=0.5, max=6.0, step=0.5, description="t_max", **style),
     )
     outputs = {name: W.Output() for name in ("spread", "field", "training")}
+    figures: dict = {}  # the figure each output shows now
     spread_cache: dict = {}
 
     def draw(names):
@@ -275,7 +314,9 @@ def lambda_explorer(
         if "training" in names:
             figs["training"] = training_figure(runs, lam, width=1000)
         for name, fig in figs.items():
-            outputs[name].outputs = (display_data(fig),)  # replaces the figure in one go
+            figures[name] = fig  # for show_static
+            # No PNG in the live output: JupyterLab's plotly renderer would show it instead.
+            outputs[name].outputs = (display_data(fig, png=False),)  # replaces it in one go
 
     sliders["lam"].observe(lambda _: draw(("field", "training")), names="value")
     for name in ("num_slices", "n_points", "t_max"):
@@ -293,7 +334,7 @@ def lambda_explorer(
             outputs["training"],
         ]
     )
-    box.sliders, box.outputs = sliders, outputs
+    box.sliders, box.outputs, box.figures = sliders, outputs, figures
     return box
 
 
