@@ -155,19 +155,39 @@ def lambda_command(args: argparse.Namespace) -> int:
 
 
 def model_arguments(p: argparse.ArgumentParser) -> None:
-    """``--checkpoint FILE | --backbone TIMM_NAME [--weights FILE]`` for the patch-feature maps."""
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--checkpoint", help="a checkpoint.pt written by lejepa-viz train (ViT)")
-    which.add_argument("--backbone", help="a timm ViT name (pretrained weights need a network)")
-    p.add_argument("--weights", help="local .pt / .safetensors weights for --backbone")
+    """``--checkpoint FILE | --weights SOURCE [--backbone NAME] | --backbone TIMM_NAME`` for the
+    patch-feature maps, and ``--trust-weights``."""
+    p.add_argument("--checkpoint", help="a checkpoint.pt written by lejepa-viz train (ViT)")
+    p.add_argument(
+        "--weights",
+        help="weights from anywhere: a .safetensors/.pt/.pth/.bin/.ckpt file (Lightning "
+        "prefixes found), a Hugging Face folder, hf:ORG/NAME[@REV][/SUB], or a timm name",
+    )
+    p.add_argument(
+        "--backbone",
+        help="a timm ViT name: alone, timm's pretrained weights (needs a network); with "
+        "--weights, their architecture where the shapes do not say it",
+    )
+    p.add_argument(
+        "--trust-weights",
+        action="store_true",
+        help="allow full unpickling of --weights (it can run code: only for files you trust)",
+    )
 
 
 def model_source(args: argparse.Namespace) -> dict:
-    if args.weights and not args.backbone:
-        raise ValueError("--weights needs --backbone TIMM_NAME (the architecture of the weights)")
-    if not (args.checkpoint or args.backbone):
-        raise ValueError("give --checkpoint FILE or --backbone TIMM_NAME [--weights FILE]")
-    return dict(checkpoint=args.checkpoint, backbone=args.backbone, weights=args.weights)
+    if args.checkpoint and (args.weights or args.backbone):
+        raise ValueError("give --checkpoint FILE alone, or --weights SOURCE [--backbone NAME]")
+    if not (args.checkpoint or args.backbone or args.weights):
+        raise ValueError(
+            "give --checkpoint FILE, --weights SOURCE [--backbone NAME] or --backbone TIMM_NAME"
+        )
+    weights = args.weights
+    if weights is not None and args.trust_weights:
+        from .backbones import load_backbone
+
+        weights = load_backbone(weights, backbone=args.backbone, trust=True)
+    return dict(checkpoint=args.checkpoint, backbone=args.backbone, weights=weights)
 
 
 def pca_command(args: argparse.Namespace) -> int:

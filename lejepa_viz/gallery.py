@@ -28,8 +28,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple
 
+from .backbones import load_patch_encoder
 from .evaluate import evaluate_run
-from .model import load_patch_encoder
 from .pictures import flow_gif, lambda_gif
 from .runs import Run, atomic_path, load_snapshots
 from .train import TrainConfig, cached_train, train

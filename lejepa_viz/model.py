@@ -8,20 +8,16 @@ embedding (what the online probe reads) and the projector output ``z`` (what the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 import timm
 import torch
 import torch.nn.functional as F
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.models import load_state_dict, register_model
-from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
+from timm.models import register_model
+from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from ._checks import integer_at_least
 from .runs import load_checkpoint
 
 # CPU-fast defaults per dataset: a small timm CNN for small greyscale images (3-4x faster
@@ -30,7 +26,6 @@ DEFAULT_BACKBONES = {"fashion-mnist": "test_byobnet", "digits": "test_byobnet"}
 DEFAULT_RGB_BACKBONE = "vit_tiny_patch16_224"
 CNN_FEATURE_LEVELS = 4  # the feature maps of this many last levels make a CNN's probe features
 CNN_FEATURE_GRID = 4  # each pooled to at most this many cells a side (28 x 28: 4, 4, 2, 1)
-WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 VIT_HINT = "a timm VisionTransformer such as vit_small_patch16_224 or vit_small_patch14_dinov2"
 
 
@@ -40,10 +35,11 @@ def default_backbone(dataset: str) -> str:
 
 
 def create_backbone(
-    name: str, in_chans: int, image_size: int, pretrained: bool = False
+    name: str, in_chans: int, image_size: int, pretrained: bool = False, **extra
 ) -> nn.Module:
-    """A timm model without classifier (``num_classes=0``) for ``in_chans`` x ``image_size``²."""
-    kwargs = {"num_classes": 0, "in_chans": in_chans, "pretrained": pretrained}
+    """A timm model without classifier (``num_classes=0``) for ``in_chans`` x ``image_size``²;
+    ``extra``: timm arguments beyond the name's defaults (e.g. ``embed_dim``, ``depth``)."""
+    kwargs = {"num_classes": 0, "in_chans": in_chans, "pretrained": pretrained, **extra}
     # ViTs are built for the image size and resample their position embeddings for other sizes
     # (local views, PCA maps at a higher resolution); CNNs refuse both arguments.
     sizes = ({"img_size": image_size, "dynamic_img_size": True}, {"img_size": image_size}, {})
@@ -96,6 +92,8 @@ class Encoder(nn.Module):
         proj_hidden: projector width.
         proj_dim: projector output dimension D of ``z``.
         pretrained: load timm's pretrained weights (needs a network).
+        backbone_kwargs: timm arguments beyond the name's defaults (an architecture read from
+            weights, :func:`lejepa_viz.backbones.load_backbone`).
 
     Example:
         >>> enc = Encoder("test_resnet", in_chans=1, image_size=28, mean=(0.29,), std=(0.35,))
@@ -114,6 +112,7 @@ class Encoder(nn.Module):
         proj_hidden: int = 512,
         proj_dim: int = 128,
         pretrained: bool = False,
+        backbone_kwargs: dict | None = None,
     ):
         super().__init__()
         if len(mean) != in_chans or len(std) != in_chans:
@@ -127,7 +126,12 @@ class Encoder(nn.Module):
             proj_hidden=proj_hidden,
             proj_dim=proj_dim,
         )
-        self.backbone = create_backbone(backbone, in_chans, image_size, pretrained)
+        if backbone_kwargs:
+            self.config["backbone_kwargs"] = dict(backbone_kwargs)
+        extra = {
+            k: v for k, v in (backbone_kwargs or {}).items() if k not in ("in_chans", "img_size")
+        }
+        self.backbone = create_backbone(backbone, in_chans, image_size, pretrained, **extra)
         self.projector = Projector(self.backbone.num_features, proj_hidden, proj_dim)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(-1, 1, 1))
@@ -317,130 +321,3 @@ def load_encoder(path: str, map_location: str | torch.device = "cpu") -> Encoder
         return encoder_from_checkpoint(load_checkpoint(path)).to(map_location)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
-
-
-def load_patch_encoder(
-    checkpoint: str | os.PathLike | None = None,
-    backbone: str | None = None,
-    weights: str | os.PathLike | None = None,
-    image_size: int | None = None,
-) -> Encoder:
-    """The ViT encoder whose patch tokens the maps show, in eval mode on the CPU.
-
-    Args:
-        checkpoint: a ``lejepa-viz train`` checkpoint (then leave ``backbone`` out).
-        backbone: a timm ViT name; alone it means timm's pretrained weights, which are
-            downloaded from the Hugging Face Hub (a network is needed).
-        weights: with ``backbone``: a local weights file for that architecture, a ``.pt`` /
-            ``.pth`` / ``.bin`` state dict (possibly nested under ``"state_dict"`` or
-            ``"model"``, DDP ``module.`` prefixes allowed) or a ``.safetensors`` file. Original
-            DINOv2 / CLIP layouts are converted by timm's ViT checkpoint filter.
-        image_size: input resolution. Default: 224 for a backbone, the training resolution
-            for a checkpoint; a checkpoint given another size gets its position embeddings
-            resampled (bicubic), the way DINOv2 maps are drawn above the training resolution.
-
-    Raises:
-        ValueError: not exactly one of ``checkpoint`` / ``backbone``; ``weights`` without
-            ``backbone``; a model that is not a ViT; an unreadable or mismatched weights file.
-        FileNotFoundError: ``checkpoint`` or ``weights`` does not exist.
-        ConnectionError: timm's pretrained weights could not be downloaded.
-
-    Example:
-        >>> load_patch_encoder(backbone="resnet18")
-        Traceback (most recent call last):
-        ...
-        ValueError: patch maps need a ViT backbone (a timm VisionTransformer such as ...
-    """
-    if (checkpoint is None) == (backbone is None):
-        raise ValueError(
-            "give exactly one of checkpoint (a lejepa-viz train checkpoint, --checkpoint FILE) "
-            f"or backbone (a timm ViT name, --backbone NAME); got checkpoint={checkpoint!r}, "
-            f"backbone={backbone!r}"
-        )
-    if image_size is not None:
-        integer_at_least(image_size, 1, "image_size")
-    if checkpoint is not None:
-        if weights is not None:
-            raise ValueError("weights goes with backbone; a checkpoint holds its own weights")
-        path = Path(checkpoint).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"checkpoint {path} does not exist")
-        encoder = load_encoder(str(path))
-        if not encoder.is_vit:
-            name = encoder.config["backbone"]
-            raise ValueError(
-                f"patch maps need a ViT backbone ({VIT_HINT}); checkpoint {path} "
-                f"holds a {name!r}, which has no patch tokens"
-            )
-        if image_size is not None and image_size != encoder.config["image_size"]:
-            encoder.backbone.set_input_size(img_size=image_size)  # resamples the pos. embedding
-            encoder.config["image_size"] = image_size
-        return encoder.eval()
-
-    size = 224 if image_size is None else image_size
-    if not timm.is_model(backbone):
-        raise ValueError(
-            f"backbone {backbone!r} is not a timm model; list ViTs with timm.list_models('vit_*')"
-        )
-    with torch.device("meta"):  # what the architecture is, without allocating or downloading
-        arch = create_backbone(backbone, 3, size)
-    if not isinstance(arch, VisionTransformer):
-        raise ValueError(
-            f"patch maps need a ViT backbone ({VIT_HINT}); {backbone!r} is a "
-            f"{type(arch).__name__}, which has no patch tokens"
-        )
-    cfg = timm.get_pretrained_cfg(backbone)
-    mean = cfg.mean if cfg else IMAGENET_DEFAULT_MEAN
-    std = cfg.std if cfg else IMAGENET_DEFAULT_STD
-    if weights is not None:
-        encoder = Encoder(backbone, 3, size, mean, std)
-        _load_weights(encoder.backbone, Path(weights).expanduser(), backbone)
-        return encoder.eval()
-    if not (cfg and cfg.has_weights):
-        raise ValueError(
-            f"timm has no pretrained weights for {backbone!r}; pass weights=FILE "
-            "(--weights FILE) or checkpoint=FILE (--checkpoint FILE)"
-        )
-    try:
-        encoder = Encoder(backbone, 3, size, mean, std, pretrained=True)
-    except Exception as err:  # huggingface_hub / urllib errors when offline, of many types
-        raise ConnectionError(
-            f"could not get timm's pretrained weights for {backbone!r} ({type(err).__name__}: "
-            f"{err}). Downloading them needs a network connection to the Hugging Face Hub. "
-            "Without one, pass a local weights file for this architecture, weights=FILE "
-            "(--weights FILE: a .pt/.pth state dict or .safetensors), or a lejepa-viz "
-            "checkpoint, checkpoint=FILE (--checkpoint FILE). HF_HUB_OFFLINE=1 makes an "
-            "offline attempt fail at once instead of retrying."
-        ) from err
-    return encoder.eval()
-
-
-def _load_weights(model: VisionTransformer, path: Path, name: str) -> None:
-    """Load a local state dict file into the timm ViT ``model`` (architecture ``name``)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist")
-    if path.suffix.lower() not in WEIGHT_SUFFIXES:
-        raise ValueError(f"weights file {path} must end in {' '.join(WEIGHT_SUFFIXES)}")
-    try:  # unpacks "state_dict" / "model" nesting, strips DDP "module." prefixes
-        state = load_state_dict(str(path), use_ema=False)
-    except Exception as err:
-        raise ValueError(f"cannot read weights file {path} ({type(err).__name__}: {err})") from err
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"weights file {path} does not hold a state dict of tensors")
-    if any(k.startswith("encoder.backbone.") for k in state):
-        raise ValueError(
-            f"{path} is a lejepa-viz checkpoint: pass it as checkpoint=FILE "
-            "(--checkpoint FILE), not as weights"
-        )
-    try:  # converts original DINOv2 / CLIP layouts, resamples position embeddings
-        state = checkpoint_filter_fn(state, model)
-        state = {k: v for k, v in state.items() if not k.startswith("head.")}  # no classifier
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except Exception as err:  # shape mismatches
-        raise ValueError(f"weights file {path} does not fit {name!r}: {err}") from err
-    if missing or unexpected:
-        raise ValueError(
-            f"weights file {path} does not fit {name!r}: missing keys {missing[:5]}, unexpected "
-            f"keys {unexpected[:5]} (of {len(missing)} and {len(unexpected)}); is it a state "
-            f"dict for {name}?"
-        )

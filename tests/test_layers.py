@@ -24,7 +24,7 @@ FLOORS = [
     ("core", ("_checks", "distributed", "univariate", "multivariate", "sigreg")),
     ("data", ("data",)),
     ("runs", ("runs",)),
-    ("model", ("model",)),
+    ("model", ("model", "backbones")),
     ("train", ("train",)),
     ("evaluate", ("evaluate",)),
     ("toys", ("toys",)),

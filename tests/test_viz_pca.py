@@ -8,8 +8,9 @@ import timm
 import torch
 from PIL import Image
 
+from lejepa_viz.backbones import load_patch_encoder
 from lejepa_viz.data import PHOTO_NAMES, photo_original
-from lejepa_viz.model import Encoder, load_patch_encoder
+from lejepa_viz.model import Encoder
 from lejepa_viz.viz.images import load_images
 from lejepa_viz.viz.pca import (
     fit_pca_maps,
@@ -180,7 +181,7 @@ def test_local_weights_pt_and_safetensors_give_the_source_models_tokens(tmp_path
         assert not enc.training
         torch.testing.assert_close(patch_tokens(enc, images).view(5, 16, -1), expected)
     torch.save({k: v for k, v in state.items() if k != "norm.weight"}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match=r"fit 'test_vit': missing keys \['norm.weight'\]"):
+    with pytest.raises(ValueError, match=r"does not fit: 1 missing keys: \['norm.weight'\]"):
         load_patch_encoder(backbone="test_vit", weights=tmp_path / "other.pt", image_size=SIZE)
     with pytest.raises(FileNotFoundError, match="nope.pt does not exist"):
         load_patch_encoder(backbone="test_vit", weights=tmp_path / "nope.pt")

@@ -29,8 +29,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .._checks import integer_at_least
+from ..backbones import load_patch_encoder
 from ..distributed import resolve_device
-from ..model import VIT_HINT, Encoder, load_patch_encoder
+from ..model import VIT_HINT, Encoder
 from .export import save_png
 from .images import load_images
 
@@ -45,7 +46,7 @@ def picture_encoder(
     device: str,
 ) -> Encoder:
     """The encoder a picture asks for, on ``device``: ``encoder`` itself, or the one that
-    :func:`~lejepa_viz.model.load_patch_encoder` loads at ``model_size`` (default: the
+    :func:`~lejepa_viz.backbones.load_patch_encoder` loads at ``model_size`` (default: the
     picture's ``size`` for a timm backbone, the training resolution for a checkpoint)."""
     if encoder is None:
         if model_size is None and backbone is not None:
@@ -361,7 +362,7 @@ def pca_maps(
         source: images (see :func:`~lejepa_viz.viz.images.load_images`); None: the bundled
             photos.
         checkpoint, backbone, weights: the encoder (see
-            :func:`~lejepa_viz.model.load_patch_encoder`).
+            :func:`~lejepa_viz.backbones.load_patch_encoder`).
         encoder: a ViT encoder already loaded, instead of those three.
         out_dir: where the PNGs go.
         size: side of the images and maps in pixels.

@@ -123,7 +123,7 @@ def patch_video(
 
     Args:
         frames: ``(F, 3, H, W)`` uint8 frames.
-        encoder: a ViT encoder (:func:`~lejepa_viz.model.load_patch_encoder`); frames of
+        encoder: a ViT encoder (:func:`~lejepa_viz.backbones.load_patch_encoder`); frames of
             another size are resized to its input.
         method: ``"attention"`` (needs a [CLS] token) or ``"pca"``.
         threshold: PCA: patches at or below it (in standard deviations of the first component
@@ -185,7 +185,7 @@ def video_gif(
         video: a video file; its first ``num_frames`` frames are used.
         frames: a folder of frame images (the first ``num_frames``, natural order).
         checkpoint, backbone, weights: the encoder (see
-            :func:`~lejepa_viz.model.load_patch_encoder`).
+            :func:`~lejepa_viz.backbones.load_patch_encoder`).
         encoder: a ViT encoder already loaded, instead of those three.
         out: ``.gif`` (loops forever) or ``.mp4``, written atomically.
         num_frames: at most this many frames; without ``video`` and ``frames`` a camera path
