@@ -36,7 +36,7 @@ from torch import nn
 
 from ._checks import integer_at_least
 from .model import VIT_HINT, Encoder, create_backbone, encoder_from_checkpoint, load_encoder
-from .runs import load_checkpoint
+from .runs import atomic_path, load_checkpoint, save_json
 
 ANCHOR = "patch_embed.proj.weight"  # a ViT's first weight: where its keys begin
 FILE_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
@@ -505,3 +505,30 @@ def load_patch_encoder(
             "offline attempt fail at once instead of retrying."
         ) from err
     return encoder.eval()
+
+
+def save_backbone(encoder: Encoder, folder: str | os.PathLike, **info) -> Path:
+    """Write ``encoder``'s backbone as a Hugging Face style folder that :func:`load_backbone`
+    reads: ``model.safetensors`` (float16, half the size) and ``config.json`` (architecture,
+    resolution, normalisation and ``info``, e.g. the training step). Returns the folder."""
+    import safetensors.torch
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: v.detach().to("cpu", torch.float16).contiguous()
+        for k, v in encoder.backbone.state_dict().items()
+    }
+    c = encoder.config
+    config = {
+        "backbone": c["backbone"],
+        "backbone_kwargs": c.get("backbone_kwargs", {}),
+        "image_size": c["image_size"],
+        "image_mean": list(c["mean"]),
+        "image_std": list(c["std"]),
+        **info,
+    }
+    with atomic_path(folder / "model.safetensors") as tmp:
+        safetensors.torch.save_file(state, str(tmp))
+    save_json(folder / "config.json", config)
+    return folder

@@ -215,6 +215,21 @@ def attention_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def evolve_command(args: argparse.Namespace) -> int:
+    from .viz.maps import evolution_gif
+
+    out = evolution_gif(
+        args.weights,
+        args.out,
+        images=args.images or None,
+        backbone=args.backbone,
+        keep=args.keep,
+        trust=args.trust_weights,
+    )
+    print(f"wrote {out}: {len(args.weights)} checkpoints")
+    return 0
+
+
 def maps_command(args: argparse.Namespace) -> int:
     from .viz.maps import maps_figure
 
@@ -351,6 +366,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", type=float, default=0.6, help=keep_help)
     p.add_argument("--out", required=True, help="FILE.png")
     p.set_defaults(func=maps_command)
+
+    p = sub.add_parser("evolve", help="the same images' maps across checkpoints, one GIF")
+    p.add_argument(
+        "--weights",
+        nargs="+",
+        required=True,
+        help="checkpoints in training order: files, folders (a run's backbones/step*), hf: specs",
+    )
+    p.add_argument("--backbone", help="their timm architecture, where the shapes do not say it")
+    p.add_argument("--images", nargs="*", help=images_help)
+    p.add_argument("--keep", type=float, default=0.6, help=keep_help)
+    p.add_argument("--trust-weights", action="store_true", help="allow full unpickling")
+    p.add_argument("--out", required=True, help="FILE.gif or FILE.mp4")
+    p.set_defaults(func=evolve_command)
 
     p = sub.add_parser("video", help="video frames beside their attention mask or map, a GIF")
     src = p.add_mutually_exclusive_group()

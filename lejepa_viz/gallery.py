@@ -11,6 +11,8 @@
   LeJEPA ViT, each beside the same ViT at random initialisation;
 - ``pca/<photo>.png``: photo | per-photo PCA map (the paper's recipe), for the bundled photos;
 - ``video.gif``: a camera path over a bundled photo beside the ViT's attention mask;
+- ``evolution.gif``: the ViT's per-image PCA maps and attention masks at the backbones its run
+  kept, from random initialisation to the end;
 - ``README.md``: what each file shows, the number that says it shows it, the command and
   settings that made it, the CNN's results table and the maps' IoU table.
 
@@ -34,7 +36,7 @@ from .pictures import flow_gif, lambda_gif
 from .runs import Run, atomic_path, load_snapshots
 from .train import TrainConfig, cached_train, train
 from .viz.convergence import animate_snapshots, final_sigreg
-from .viz.maps import maps_figure
+from .viz.maps import evolution_gif, maps_figure
 from .viz.pca import pca_maps
 from .viz.scenes import iou_table, map_iou, scene_iou, verdict
 from .viz.video import video_gif
@@ -50,6 +52,7 @@ PHOTO_VIT = TrainConfig(
     lr=2e-3,
     lam=0.05,
     final_probe=False,
+    keep_backbones=True,  # for evolution.gif
 )
 # The CNN of the convergence picture: λ chosen for the picture. At the default 0.05 its last
 # frame reads SIGReg 4.8 after 3 minutes, at 0.1 3.2, against 3 x 1.05 for "converged"; the
@@ -76,6 +79,10 @@ def trained_run(cfg: TrainConfig, reuse: bool = True) -> dict:
         result = train(cfg)
         Run(cfg.out).save_result(result)
         return result
+    kept = Run(cfg.out).path("backbones")
+    if cfg.keep_backbones and Run(cfg.out).result() is not None and not kept.is_dir():
+        print(f"{cfg.out} kept no backbones along the way: training it again")
+        return trained_run(cfg, reuse=False)
     result = cached_train(cfg)
     if result["cached"]:
         print(f"reusing {cfg.out} (pass --no-reuse to train again)")
@@ -219,6 +226,21 @@ def draw_pictures(
         f"lejepa-viz video --checkpoint {vit_ckpt} --out {out}/video.gif",
         lambda: video_gif(encoder=vit_224, out=out / "video.gif", num_frames=frames),
         number=iou_sentence(iou, ("attention",)),
+    )
+    kept = sorted(vit.path("backbones").glob("step*"))
+    steps = [int(p.name[4:]) for p in kept]
+    labels = [f"step {n}" + (" (random init)" if n == 0 else "") for n in steps]
+    if not kept:
+        return pictures
+    draw(
+        "evolution.gif",
+        "the maps of the bundled photos emerging over the ViT's training: per-image PCA and "
+        "[CLS] attention masks at the backbones the run kept (steps 0, 8, 16, 32, … and the "
+        "end; `--keep-backbones`)",
+        f"lejepa-viz evolve --weights {vit.path('backbones')}/step* --out {out}/evolution.gif",
+        lambda: evolution_gif(kept, out / "evolution.gif", labels=labels, progress=progress),
+        number=f"{len(kept)} checkpoints, steps {steps[0]} to {steps[-1]}; "
+        + iou_sentence(iou, ("per-image", "attention")),
     )
     return pictures
 

@@ -192,3 +192,42 @@ def test_pca_takes_any_weights_from_the_command_line(tmp_path, source):
     out = tmp_path / "maps"
     assert main(["pca", "--weights", str(tmp_path), "--out", str(out)]) == 0
     assert len(list(out.glob("*.png"))) == 7  # the bundled photos
+
+
+def test_a_run_keeps_its_backbones_and_evolve_draws_them(tmp_path):
+    """``keep_backbones``: steps 0, 8 and the end, each a folder load_backbone reads back to
+    the run's own weights (float16); ``lejepa-viz evolve`` on the three writes one GIF."""
+    import imageio.v3 as iio
+    from conftest import tiny_config
+
+    from lejepa_viz.model import load_encoder
+    from lejepa_viz.train import train
+
+    cfg = tiny_config(
+        tmp_path / "run",
+        dataset="photos",
+        backbone="vit_pico_patch8",
+        image_size=32,
+        steps=10,
+        batch_size=4,
+        keep_backbones=True,
+        snapshot_images=4,
+    )
+    train(cfg)
+    kept = sorted((tmp_path / "run" / "backbones").iterdir())
+    assert [p.name for p in kept] == ["step000000", "step000008", "step000010"]
+    final = load_encoder(str(tmp_path / "run" / "checkpoint.pt"))
+    b = load_backbone(kept[-1])
+    assert b.image_size == 32 and b.mean == final.config["mean"]
+    for key, value in final.backbone.state_dict().items():
+        torch.testing.assert_close(b.model.state_dict()[key], value.half().float())
+    out = tmp_path / "evolve.gif"
+    argv = ["evolve", "--weights", *map(str, kept), "--images", str(tmp_path / "imgs")]
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(2):
+        iio.imwrite(
+            imgs / f"p{i}.png", torch.randint(0, 256, (40, 40, 3), dtype=torch.uint8).numpy()
+        )
+    assert main([*argv, "--out", str(out)]) == 0
+    assert iio.imread(out, index=None).shape[0] == 3  # one frame per checkpoint

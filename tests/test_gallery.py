@@ -37,9 +37,11 @@ def test_gallery_writes_every_picture_and_lists_it(made):
     assert iio.improps(out / "lambda.gif").shape[0] == 3  # steps 0, 5 and the last, 8
     assert sorted(p.stem for p in (out / "pca").glob("*.png")) == sorted(PHOTO_NAMES)
     assert iio.improps(out / "video.gif").shape[0] == 8
+    assert iio.improps(out / "evolution.gif").shape[0] == 2  # the kept steps 0 and 6
     text = readme.read_text()
     assert iio.imread(out / "maps.png").shape[1] > 7 * 64  # seven photos side by side
-    for name in ("convergence.gif", "flow.gif", "lambda.gif", "maps.png", "pca/", "video.gif"):
+    names = ("convergence.gif", "flow.gif", "lambda.gif", "maps.png", "pca/", "video.gif")
+    for name in (*names, "evolution.gif"):
         assert f"[`{name}`]({name})" in text
     assert "linear probe" in text and "random init" in text and "a true N(0, I) sample" in text
     assert "| [CLS] attention, 60% of the mass |" in text  # the IoU table has every map kind

@@ -9,7 +9,7 @@ from ..model import default_backbone
 
 DEFAULT_EPOCHS = 10  # when neither epochs, steps nor max_minutes is given
 # Fields that change how a run is watched, not what it computes (left out of cache keys).
-NOT_IN_KEY = ("progress", "resume", "check_values", "run_id")
+NOT_IN_KEY = ("progress", "resume", "check_values", "run_id", "keep_backbones")
 
 
 @dataclass
@@ -49,6 +49,7 @@ class TrainConfig:
     skip_bad_images: bool = False
     snapshot_images: int = 256  # recorded test images; = batch_size: SIGReg reads as the loss
     max_snapshots: int = 200
+    keep_backbones: bool = False  # backbones/stepNNNNNN/ at steps 0, 8, 16, 32, ... and the end
     final_probe: bool = True  # at the end: logistic regression on frozen features (full train set)
     progress: bool = True
     check_values: bool | None = None  # refuse NaN/Inf inputs to the loss; None: not on CUDA (syncs)

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from .. import distributed as dist
 from .._checks import value_checks
+from ..backbones import save_backbone
 from ..data import ImageDataset, MultiViewAugment, load_dataset
 from ..evaluate.probes import encoder_features, linear_probe
 from ..model import Encoder
@@ -332,6 +333,12 @@ def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dic
     stop = p.epoch >= s.num_epochs or (s.total_steps is not None and p.step >= s.total_steps)
     if stop:  # resumed after its last step (killed before its result was saved): no step more
         last = next((r for r in reversed(run.metrics()) if "loss" in r), {})
+
+    def keep_backbone(step: int) -> bool:  # 0, 8, 16, 32, ...: the maps change most early
+        return main and cfg.keep_backbones and (step == 0 or (step >= 8 and step & (step - 1) == 0))
+
+    if keep_backbone(p.step):
+        backbone_snapshot(run, s, p)
     s.model.train()
     with value_checks(checks):
         while p.epoch < s.num_epochs and not stop:
@@ -345,6 +352,8 @@ def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dic
                 s.recorder.saw(out.z)  # the views this step's SIGReg acted on
                 p.step += 1
                 bar.update(1)
+                if keep_backbone(p.step):
+                    backbone_snapshot(run, s, p)
                 if p.step % cfg.log_every == 0 or p.step == s.total_steps:
                     last = metrics_line(s, p, out, clock)
                     log(last)
@@ -359,7 +368,15 @@ def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dic
                         save_checkpoint(run, s, replace(p, batch_in_epoch=b + 1))
             end_epoch(run, s, p, clock, b, stop, log)
     bar.close()
+    if main and cfg.keep_backbones:
+        backbone_snapshot(run, s, p)  # the end (the same folder again when it is a power of 2)
     return finish(s, p, last, log)
+
+
+def backbone_snapshot(run: Run, s: Setup, p: Progress) -> None:
+    """The backbone at step ``p.step`` as ``backbones/step{N:06d}/`` (float16 safetensors and
+    config.json; ``load_backbone`` reads it), for ``lejepa-viz evolve``."""
+    save_backbone(s.model.encoder, run.path("backbones") / f"step{p.step:06d}", step=p.step)
 
 
 def finish(s: Setup, p: Progress, last: dict, log: Callable[[dict], None]) -> dict:

@@ -19,10 +19,12 @@ import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from tqdm.auto import tqdm
 
+from ..backbones import load_patch_encoder
 from ..model import Encoder, random_twin
 from .attention import KEEP, attention_pictures
-from .export import figure_to_array, save_png
+from .export import animation_path, figure_to_array, save_animation, save_png
 from .images import load_images
 from .pca import fit_pca_maps, patch_tokens, picture_encoder, to_rgb
 
@@ -102,3 +104,59 @@ def maps_figure(
     random = random_twin(trained).to(next(trained.parameters()).device)
     rows = map_rows(images, {label: trained, "random init": random}, keep)
     return save_png(grid_picture(rows, names, caption, cell=max(64, min(size, 110))), out)
+
+
+def evolution_gif(
+    sources: Sequence,
+    out: str | os.PathLike,
+    *,
+    images: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    backbone: str | None = None,
+    labels: Sequence[str] | None = None,
+    size: int = 224,
+    keep: float = KEEP,
+    duration_ms: float = 800,
+    trust: bool = False,
+    progress: bool = True,
+) -> Path:
+    """The same images' maps across a series of checkpoints, one GIF frame per checkpoint:
+    the images, the per-image PCA (the paper's Fig. 14) and, for ViTs with a [CLS] token, the
+    attention masks (Fig. 13) — how the maps emerge over training.
+
+    Args:
+        sources: the checkpoints in training order, each anything
+            :func:`~lejepa_viz.backbones.load_backbone` takes (our runs'
+            ``backbones/stepNNNNNN`` folders, OK-AI's ``checkpoints/epNNN``, files), or a loaded
+            :class:`~lejepa_viz.backbones.Backbone`.
+        out: the ``.gif`` (or ``.mp4``) to write.
+        images: image files or folders (default: the bundled photos).
+        backbone: the timm architecture, where the weights' shapes do not say it.
+        labels: one caption per frame (default: each source's name).
+        size: pixels of the shown images; each encoder sees them at its own resolution.
+        keep: the share of the [CLS] attention a mask holds.
+        duration_ms: time per frame.
+        trust: allow full unpickling of the sources (see ``load_backbone``).
+        progress: a progress bar over the checkpoints.
+    """
+    if len(sources) < 1:
+        raise ValueError("evolve needs at least one checkpoint")
+    labels = list(labels) if labels is not None else [Path(os.fspath(s)).name for s in sources]
+    if len(labels) != len(sources):
+        raise ValueError(f"{len(labels)} labels for {len(sources)} checkpoints")
+    out = animation_path(out)
+    names, pictures = load_images(images, size)
+    frames = []
+    for source, label in tqdm(
+        list(zip(sources, labels, strict=True)), desc="checkpoints", disable=not progress
+    ):
+        encoder = load_patch_encoder(weights=source, backbone=backbone, trust=trust)
+        rows = {
+            "image": pictures.permute(0, 2, 3, 1).numpy(),
+            "PCA, per image": to_rgb(
+                fit_pca_maps(patch_tokens(encoder, pictures), fit="per-image"), size
+            ),
+        }
+        if encoder.has_cls:
+            rows[f"[CLS] attention, {keep:.0%}"] = attention_pictures(encoder, pictures, keep)
+        frames.append(grid_picture(rows, names, caption=label, cell=max(64, min(size, 110))))
+    return save_animation(frames, out, duration_ms)
