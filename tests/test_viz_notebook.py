@@ -64,6 +64,7 @@ def test_a_gif_is_embedded_whole_as_a_data_uri(tmp_path, monkeypatch):
 
     import numpy as np
     import pytest
+
     from lejepa_viz.viz.export import save_animation
 
     frames = [np.full((8, 8, 3), v, np.uint8) for v in (0, 128, 255)]
