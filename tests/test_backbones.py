@@ -198,8 +198,8 @@ def test_a_run_keeps_its_backbones_and_evolve_draws_them(tmp_path):
     """``keep_backbones``: steps 0, 8 and the end, each a folder load_backbone reads back to
     the run's own weights (float16); ``lejepa-viz evolve`` on the three writes one GIF."""
     import imageio.v3 as iio
-    from conftest import tiny_config
 
+    from conftest import tiny_config
     from lejepa_viz.model import load_encoder
     from lejepa_viz.train import train
 
