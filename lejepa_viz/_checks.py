@@ -33,11 +33,13 @@ def value_checks(enabled: bool) -> Iterator[None]:
         _state.enabled = before
 
 
-def as_samples(x: torch.Tensor, name: str = "x", min_samples: int = 2) -> torch.Tensor:
+def as_samples(x, name: str = "x", min_samples: int = 2) -> torch.Tensor:
     """Validate a ``(*, N, K)`` sample tensor and upcast it to float32 or wider.
 
     Args:
-        x: samples along dim -2, columns (or dimensions) along dim -1.
+        x: samples along dim -2, columns (or dimensions) along dim -1: a tensor, or anything
+            ``torch.as_tensor`` takes (a NumPy array, nested lists), as the original release
+            accepts.
         name: argument name used in error messages.
         min_samples: smallest accepted N.
 
@@ -45,9 +47,13 @@ def as_samples(x: torch.Tensor, name: str = "x", min_samples: int = 2) -> torch.
         ``x`` as float32 (or float64 when it already is), autocast-independent.
     """
     if not isinstance(x, torch.Tensor):
-        raise ValueError(
-            f"{name} must be a torch.Tensor of shape (*, N, D), got {type(x).__name__}"
-        )
+        try:
+            x = torch.as_tensor(x)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(
+                f"{name} must be a tensor of shape (*, N, D) (or an array torch.as_tensor "
+                f"takes), got {type(x).__name__}"
+            ) from None
     if x.ndim < 2:
         raise ValueError(
             f"{name} must have shape (*, N, D) with at least 2 dims, got shape {tuple(x.shape)}"
