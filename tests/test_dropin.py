@@ -28,3 +28,14 @@ def test_slicing_and_sigreg_take_arrays_and_lists():
     assert sigreg(x.tolist(), step=0) == pytest.approx(sigreg(torch.from_numpy(x), step=0).item())
     with pytest.raises(ValueError, match="torch.as_tensor takes"):
         sigreg({"not": "an array"})
+
+
+def test_hz_compute_bandwidth_is_the_henze_zirkler_rule():
+    from lejepa_viz.multivariate import HZ
+
+    for n, d in ((100, 5), (50, 3), (4096, 128)):
+        closed = (1 / 2**0.5) * ((2 * d + 1) * n / 4) ** (1 / (d + 4))
+        assert HZ.compute_bandwidth(n_samples=n, n_dims=d) == pytest.approx(closed, rel=1e-12)
+    assert HZ.compute_bandwidth(500, 3) > HZ.compute_bandwidth(50, 3)  # grows with N
+    with pytest.raises(ValueError, match="n must"):
+        HZ.compute_bandwidth(0, 3)

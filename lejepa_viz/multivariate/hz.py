@@ -79,3 +79,16 @@ class HZ(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return hz(x)
+
+    @staticmethod
+    def compute_bandwidth(n_samples: int, n_dims: int) -> float:
+        """The original release's name (and keywords) for :func:`hz_bandwidth`, the same β.
+
+        (The original's docstring says β shrinks as N grows; the formula it implements, like
+        this one, grows as N^{1/(D+4)}.)
+
+        Example:
+            >>> HZ.compute_bandwidth(n_samples=400, n_dims=6) == hz_bandwidth(400, 6)
+            True
+        """
+        return hz_bandwidth(n_samples, n_dims)
