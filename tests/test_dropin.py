@@ -39,3 +39,57 @@ def test_hz_compute_bandwidth_is_the_henze_zirkler_rule():
     assert HZ.compute_bandwidth(500, 3) > HZ.compute_bandwidth(50, 3)  # grows with N
     with pytest.raises(ValueError, match="n must"):
         HZ.compute_bandwidth(0, 3)
+
+
+def original_shapiro(x, expectation_mode, covariance_mode, eps=1e-5):
+    """The original release's ShapiroWilk.forward for an (N, K) sample, restated: its
+    plotting positions, Normal.icdf, the tridiagonal V⁻¹m, then 1 − |cos| along N."""
+    n = x.shape[0]
+    g = torch.distributions.Normal(0.0, 1.0)
+    i = torch.arange(1, n + 1, dtype=torch.float64)
+    p = {
+        "elfving": (i - np.pi / 8) / (n + 0.25),
+        "blom": (i - 3 / 8) / (n + 0.25),
+        "rahman": i / (n + 1),
+    }[expectation_mode]
+    m = g.icdf(p)
+    if covariance_mode == "shapiro_francia":
+        a = m
+    else:
+        phi = g.log_prob(m).exp()
+        a = 2 * phi**2 * m
+        cross = phi[1:] * phi[:-1]
+        a[:-1] -= m[1:] * cross
+        a[1:] -= m[:-1] * cross
+    a = torch.nn.functional.normalize(a, dim=0).view(n, 1)
+    s = torch.sort(x.double(), dim=0).values
+    return 1 - torch.nn.functional.cosine_similarity(a, s, dim=0, eps=eps).abs()
+
+
+@pytest.mark.parametrize("expectation", ["elfving", "blom", "rahman"])
+@pytest.mark.parametrize("covariance", ["shapiro_francia", "rahman"])
+def test_shapiro_wilk_has_the_original_options(expectation, covariance):
+    from lejepa_viz.univariate import ShapiroWilk
+
+    x = torch.from_numpy(np.random.default_rng(2).standard_normal((300, 4)) * 1.3 + 0.2)
+    test = ShapiroWilk(expectation_mode=expectation, covariance_mode=covariance)
+    torch.testing.assert_close(test(x), original_shapiro(x, expectation, covariance))
+    sorted_x = torch.sort(x, dim=0).values
+    presorted = ShapiroWilk(expectation_mode=expectation, covariance_mode=covariance, sorted=True)
+    torch.testing.assert_close(presorted(sorted_x), test(x))
+    w = ShapiroWilk.get_shapiro_weights(300, expectation, covariance)
+    assert w.shape == (300,) and float(w.norm()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_shapiro_wilk_defaults_stay_scipys_exact_w_and_bad_modes_say_so():
+    import scipy.stats
+
+    from lejepa_viz.univariate import ShapiroWilk
+
+    x = np.random.default_rng(3).standard_normal(200)
+    ours = ShapiroWilk()(torch.from_numpy(x).view(-1, 1)).item()
+    assert ours == pytest.approx(1 - scipy.stats.shapiro(x).statistic, abs=1e-7)
+    with pytest.raises(ValueError, match="expectation_mode must be one of"):
+        ShapiroWilk(expectation_mode="royston")
+    with pytest.raises(ValueError, match="covariance_mode must be one of"):
+        ShapiroWilk(covariance_mode="full")

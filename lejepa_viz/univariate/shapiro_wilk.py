@@ -12,7 +12,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from .._checks import as_samples
+from .._checks import as_samples, integer_at_least
 
 # Royston (1992) polynomials in u = 1/sqrt(n) for the two largest coefficients (ascending).
 _C1 = (0.0, 0.221157, -0.147981, -2.071190, 4.434685, -2.706056)
@@ -99,13 +99,94 @@ def shapiro_wilk(x: torch.Tensor) -> torch.Tensor:
     return torch.where(positive, resid / torch.where(positive, ss, 1), 1)
 
 
+PLOTTING_POSITIONS = {  # p_i of the expected normal order statistics, i = 1..n
+    "elfving": lambda i, n: (i - math.pi / 8) / (n + 0.25),
+    "blom": lambda i, n: (i - 0.375) / (n + 0.25),
+    "rahman": lambda i, n: i / (n + 1),
+}
+COVARIANCE_MODES = ("shapiro_francia", "rahman")
+
+
+def shapiro_weights(
+    n: int,
+    expectation_mode: str = "blom",
+    covariance_mode: str = "shapiro_francia",
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """The original release's unit weight vector ``(n,)`` for its Shapiro–Francia-style test.
+
+    ``m_i = Φ^{-1}(p_i)`` at the plotting positions of ``expectation_mode`` (Elfving
+    ``(i − π/8)/(n + 1/4)``, Blom ``(i − 3/8)/(n + 1/4)``, Rahman ``i/(n + 1)``); then
+    ``a = m`` (``"shapiro_francia"``: order statistics taken as independent) or
+    ``a = V⁻¹ m`` for Rahman's tridiagonal approximation of their covariance (``"rahman"``:
+    ``a_i = 2 φ(m_i)² m_i − m_{i+1} φ(m_i)φ(m_{i+1}) − m_{i−1} φ(m_{i−1})φ(m_i)``), normalised.
+
+    Example:
+        >>> w = shapiro_weights(4)
+        >>> round(float(w.norm()), 6), bool(torch.allclose(w, -w.flip(0)))
+        (1.0, True)
+    """
+    n = integer_at_least(n, 2, "n")
+    if expectation_mode not in PLOTTING_POSITIONS:
+        raise ValueError(
+            f"expectation_mode must be one of {sorted(PLOTTING_POSITIONS)}, got {expectation_mode!r}"
+        )
+    if covariance_mode not in COVARIANCE_MODES:
+        raise ValueError(
+            f"covariance_mode must be one of {list(COVARIANCE_MODES)}, got {covariance_mode!r}"
+        )
+    i = torch.arange(1, n + 1, dtype=torch.float64)
+    m = torch.special.ndtri(PLOTTING_POSITIONS[expectation_mode](i, n))
+    a = m
+    if covariance_mode == "rahman":
+        phi = torch.exp(-0.5 * m.square()) / math.sqrt(2 * math.pi)
+        a = 2 * phi.square() * m
+        cross = phi[1:] * phi[:-1]
+        a[:-1] -= m[1:] * cross
+        a[1:] -= m[:-1] * cross
+    return torch.nn.functional.normalize(a, dim=0).to(device=device, dtype=torch.float32)
+
+
 class ShapiroWilk(nn.Module):
     """Shapiro–Wilk test, ``(*, N, K) -> (*, K)`` as ``1 - W``; see :func:`shapiro_wilk`.
+
+    The default is the exact W as scipy computes it. Given ``expectation_mode`` or
+    ``covariance_mode`` it is the original release's statistic instead: ``1 − |cos(a, x_(·))|``
+    between its weights (:func:`shapiro_weights`; the other option defaults to ``"elfving"`` /
+    ``"shapiro_francia"`` as there) and the sorted, uncentred column, with ``eps`` in the
+    cosine. ``sorted=True`` says the columns are sorted already.
 
     Example:
         >>> ShapiroWilk()(torch.randn(2, 100, 3)).shape
         torch.Size([2, 3])
+        >>> ShapiroWilk(expectation_mode="blom")(torch.randn(100, 3)).shape
+        torch.Size([3])
     """
 
+    def __init__(
+        self,
+        expectation_mode: str | None = None,
+        covariance_mode: str | None = None,
+        eps: float = 1e-5,
+        sorted: bool = False,
+    ):
+        super().__init__()
+        self.original = expectation_mode is not None or covariance_mode is not None
+        self.expectation_mode = expectation_mode or "elfving"
+        self.covariance_mode = covariance_mode or "shapiro_francia"
+        self.eps, self.sorted = eps, sorted
+        if self.original:  # the options are checked now, not at the first call
+            shapiro_weights(2, self.expectation_mode, self.covariance_mode)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return shapiro_wilk(x)
+        if not self.original:
+            return shapiro_wilk(x)
+        x = as_samples(x, min_samples=2)
+        s = x if self.sorted else torch.sort(x, dim=-2).values
+        k = self.get_shapiro_weights(
+            x.shape[-2], self.expectation_mode, self.covariance_mode, x.device
+        )
+        k = k.to(x.dtype).unsqueeze(-1)  # (N, 1)
+        return 1 - torch.nn.functional.cosine_similarity(k, s, dim=-2, eps=self.eps).abs()
+
+    get_shapiro_weights = staticmethod(shapiro_weights)  # the original's name
