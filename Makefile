@@ -46,8 +46,9 @@ test: $(VENV)/.installed $(FMNIST) $(CHROMIUM)
 lab: $(VENV)/.installed $(FMNIST)
 	$(VENV)/bin/jupyter lab notebooks/
 
-# The committed notebook outputs: every notebook executed in its full setting (about an hour on
-# 2 CPU cores; cached runs under runs/notebooks/ are reused), cleaned and size-checked.
+# The committed notebook outputs: every notebook executed in its full setting (each meant to
+# stay under 15 minutes on 2 CPU cores; cached runs under runs/notebooks/ are reused), cleaned
+# and size-checked.
 notebooks: $(VENV)/.installed $(FMNIST) $(CHROMIUM)
 	$(PY) tools/run_notebooks.py
 

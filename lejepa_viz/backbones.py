@@ -36,7 +36,7 @@ from torch import nn
 
 from ._checks import integer_at_least
 from .model import VIT_HINT, Encoder, create_backbone, encoder_from_checkpoint, load_encoder
-from .runs import atomic_path, load_checkpoint, save_json
+from .runs import atomic_path, save_json
 
 ANCHOR = "patch_embed.proj.weight"  # a ViT's first weight: where its keys begin
 FILE_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
@@ -298,24 +298,20 @@ def _normalisation(name: str, config: dict | None) -> tuple[tuple, tuple]:
 def _from_file(path: Path, backbone: str | None, trust: bool) -> Backbone:
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise ValueError(f"weights {path} must end in one of {' '.join(FILE_SUFFIXES)}")
-    if path.suffix.lower() == ".pt" and backbone is None:
-        try:  # one of ours: the backbone of its encoder, with its own preprocessing
-            ckpt = load_checkpoint(path)
-        except Exception:
-            ckpt = None
-        if isinstance(ckpt, dict) and "encoder_config" in ckpt:
-            encoder = encoder_from_checkpoint(ckpt)
-            c = encoder.config
-            return Backbone(
-                encoder.backbone.eval(),
-                c["backbone"],
-                dict(c.get("backbone_kwargs") or {}),
-                c["image_size"],
-                c["mean"],
-                c["std"],
-                f"{path}: a lejepa-viz checkpoint",
-            )
-    state = flatten(read_state(path, trust))
+    raw = read_state(path, trust)  # read once, whatever it turns out to be
+    if isinstance(raw, dict) and "encoder_config" in raw and backbone is None:
+        encoder = encoder_from_checkpoint(raw)  # one of ours, with its own preprocessing
+        c = encoder.config
+        return Backbone(
+            encoder.backbone.eval(),
+            c["backbone"],
+            dict(c.get("backbone_kwargs") or {}),
+            c["image_size"],
+            c["mean"],
+            c["std"],
+            f"{path}: a lejepa-viz checkpoint",
+        )
+    state = flatten(raw)
     if not state:
         raise ValueError(f"{path} holds no tensors")
     return _from_state(state, backbone, None, str(path))
