@@ -253,13 +253,10 @@ def load_strict(model: nn.Module, state: dict[str, torch.Tensor], what: str) -> 
 def _from_state(
     state: dict[str, torch.Tensor], backbone: str | None, config: dict | None, label: str
 ) -> Backbone:
-    keys = list(state)
-    try:
-        prefix = find_prefix(keys)
-    except ValueError:
-        if backbone is None:
-            raise
-        prefix = ""  # a non-ViT under the name given; keys as they are
+    if backbone is not None and not any(k.endswith(ANCHOR) for k in state):
+        prefix = ""  # a non-ViT under the name given: its keys as they are
+    else:
+        prefix = find_prefix(state)  # none, or several backbones: the message says so
     state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     heads = sorted({k.split(".")[0] for k in state if k.startswith(EXTRA_HEADS)})
     state = {k: v.float() for k, v in state.items() if not k.startswith(EXTRA_HEADS)}
@@ -280,16 +277,17 @@ def _from_state(
         name, kwargs, size = vit_architecture(state, config)
         model = build(name, kwargs)
     load_strict(model, state, f"{label} ({where})")
-    mean, std = _normalisation(name, config)
+    mean, std = _normalisation(backbone, config)  # a guessed name says nothing of it
     source = f"{label}: {len(state)} tensors, {where}{left}"
     return Backbone(model.eval(), name, kwargs, size, mean, std, source)
 
 
-def _normalisation(name: str, config: dict | None) -> tuple[tuple, tuple]:
+def _normalisation(name: str | None, config: dict | None) -> tuple[tuple, tuple]:
+    """The folder's config, else the named timm model's pretrained config, else ImageNet's."""
     config = config or {}
     if "image_mean" in config and "image_std" in config:
         return tuple(config["image_mean"]), tuple(config["image_std"])
-    cfg = timm.get_pretrained_cfg(name) if timm.is_model(name) else None
+    cfg = timm.get_pretrained_cfg(name) if name and timm.is_model(name) else None
     mean = cfg.mean if cfg and cfg.mean else IMAGENET_DEFAULT_MEAN
     std = cfg.std if cfg and cfg.std else IMAGENET_DEFAULT_STD
     return tuple(mean), tuple(std)
@@ -346,7 +344,7 @@ def hub_folder(spec: str) -> Path:
     from huggingface_hub import hf_hub_download
 
     repo, revision, sub = parse_hub(spec)
-    files = []
+    files, last = [], None
     for name in HUB_WEIGHTS:
         try:
             files.append(hf_hub_download(repo, name, subfolder=sub, revision=revision))
@@ -363,7 +361,7 @@ def hub_folder(spec: str) -> Path:
             f"could not download hf:{spec} ({type(last).__name__}). Without a network, "
             f"download {url}model.safetensors (or pytorch_model.bin) and {url}config.json "
             f"into one folder and pass that folder as the source instead."
-        ) from None
+        ) from last
     try:
         hf_hub_download(repo, "config.json", subfolder=sub, revision=revision)
     except Exception:

@@ -140,7 +140,9 @@ def evolution_gif(
     """
     if len(sources) < 1:
         raise ValueError("evolve needs at least one checkpoint")
-    labels = list(labels) if labels is not None else [Path(os.fspath(s)).name for s in sources]
+    if labels is None:  # each source's name (a loaded Backbone: what it was loaded from)
+        labels = [s.source if hasattr(s, "source") else Path(os.fspath(s)).name for s in sources]
+    labels = list(labels)
     if len(labels) != len(sources):
         raise ValueError(f"{len(labels)} labels for {len(sources)} checkpoints")
     out = animation_path(out)

@@ -49,7 +49,7 @@ def picture_encoder(
     :func:`~lejepa_viz.backbones.load_patch_encoder` loads at ``model_size`` (default: the
     picture's ``size`` for a timm backbone, the training resolution for a checkpoint)."""
     if encoder is None:
-        if model_size is None and backbone is not None:
+        if model_size is None and backbone is not None and weights is None:
             model_size = size
         encoder = load_patch_encoder(checkpoint, backbone, weights, model_size)
     return encoder.to(resolve_device(device))
