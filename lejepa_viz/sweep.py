@@ -146,7 +146,8 @@ def informative_loss(
             if np.ptp(losses[i]) > 0 and np.ptp(accs[i]) > 0:
                 draws.append(spearmanr(losses[i], accs[i]).statistic)
         tail = (1 - level) / 2
-        interval = tuple(float(q) for q in np.quantile(draws, [tail, 1 - tail]))
+        if draws:  # else every resample tied: no interval
+            interval = tuple(float(q) for q in np.quantile(draws, [tail, 1 - tail]))
     return {
         "spearman": rho,
         "interval": interval,

@@ -139,8 +139,10 @@ def build(cfg: TrainConfig, device: torch.device) -> Setup:
         sampler=sampler,
         recorder=recorder,
         bn_images=train_set.images[
-            torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed))
-        ][:PRECISE_BN_IMAGES],
+            torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed))[
+                :PRECISE_BN_IMAGES
+            ]
+        ],
         views_gen=torch.Generator().manual_seed(cfg.seed + 1 + rank),
         steps_per_epoch=steps_per_epoch,
         total_steps=total,
@@ -368,8 +370,8 @@ def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dic
                         save_checkpoint(run, s, replace(p, batch_in_epoch=b + 1))
             end_epoch(run, s, p, clock, b, stop, log)
     bar.close()
-    if main and cfg.keep_backbones:
-        backbone_snapshot(run, s, p)  # the end (the same folder again when it is a power of 2)
+    if main and cfg.keep_backbones and not keep_backbone(p.step):
+        backbone_snapshot(run, s, p)  # the end, unless the schedule just wrote it
     return finish(s, p, last, log)
 
 

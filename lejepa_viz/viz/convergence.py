@@ -229,6 +229,7 @@ class ConvergenceAnimation:
         self.gaps = np.stack([ecf_gap(u, self.t) for u in self.projections])  # (S, K, T)
         self.sigreg = judged_sigreg(z) if sigreg is None else np.asarray(sigreg, float)
         self.null = null_level(n, dim, num_slices=JUDGE_SLICES)
+        self.floor = self.null.floor  # the status line's test, computed once
         self.view_points, self.view_sigreg, self.view_null = None, None, None
         if views is not None:
             self.view_points = (views.double() @ self.plane).numpy()  # (S, B, 2)
@@ -359,9 +360,8 @@ class ConvergenceAnimation:
         if self.view_sigreg is not None:
             series.append((self.view_sigreg, self.view_null, _VIEWS, self.names[1]))
         for values, null, color, name in series:
-            n = self.points.shape[1] if null is self.null else self.view_points.shape[1]
             ax.axhspan(null.low, null.high, color=color, alpha=0.15, lw=0)
-            ax.plot(self.steps, values, color=color, lw=1.4, label=f"{name} (n = {n})")
+            ax.plot(self.steps, values, color=color, lw=1.4, label=f"{name} (n = {null.n})")
             self.dots.append((ax.plot([], [], "o", ms=4, color=color)[0], self.steps, values))
         if "SIGReg" in self.curves:
             x, y = self.curves["SIGReg"]
@@ -468,7 +468,7 @@ class ConvergenceAnimation:
         line = "   ·   ".join(parts)
         if i == 0 and self.steps[0] == 0:
             line = "step 0, before training: the encoder at random initialisation.   " + line
-        elif self.sigreg[i] < null.floor:
+        elif self.sigreg[i] < self.floor:
             line += "   ·   below a true Gaussian: fitting the 17 knots, not N(0, I)"
         return line
 

@@ -35,8 +35,10 @@ def plotly_png(fig, width: int | None = None, height: int | None = None) -> byte
                 kaleido.start_sync_server(silence_warnings=True)
                 atexit.register(kaleido.stop_sync_server, silence_warnings=True)
                 _server.append(True)
-            except Exception:  # no browser: each call below starts its own or fails
+            except Exception:  # no browser: no PNGs in this process, and no retries
                 _server.append(False)
+        if not _server[0]:
+            return None
         try:
             return pio.to_image(fig, format="png", width=width, height=height, scale=1)
         except Exception:  # no browser kaleido can drive
