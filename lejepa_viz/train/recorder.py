@@ -1,12 +1,13 @@
 """The recorder: embeddings kept as training goes, the frames of the convergence animation.
 
-Two sets at each recorded step, at the same parameters:
+Two sets at each recorded step, at the same parameters (but the final frame's, see below):
 
 - ``z``: projector outputs of a fixed batch of clean test images, BatchNorm normalising them
   with their own batch statistics (running statistics untouched, see
   :meth:`~lejepa_viz.model.Encoder.batch_statistics`) — what the encoder makes of images;
 - ``z_views``: the projector outputs of the first global view of the training batch that the
-  next step's SIGReg acts on (the final frame: those of the last step).
+  next step's SIGReg acts on. The final frame has no next step: it shows the last step's
+  views, computed one optimiser step before its ``z``.
 
 At most ``max_snapshots`` are kept: when full, every other one is dropped and the interval
 doubles, so a run of any length ends with snapshots evenly spread over it, its last step
