@@ -4,7 +4,8 @@ The plain formula is the textbook (and original release's) implementation: it bu
 ``(N, K, T)`` tensors of cos(t_j u) and sin(t_j u) and autograd keeps them for backward.
 For each (N, D, K) with T = 17 this prints forward+backward time (best of a few, both
 implementations interleaved on the same data) and peak extra memory (each measured in a
-fresh subprocess: peak resident memory (VmHWM, reset first) during one forward+backward minus
+fresh subprocess after one step on a tiny input, so that library and thread-pool start-up
+do not count: peak resident memory (VmHWM, reset first) during one forward+backward minus
 the resident memory before it; on CUDA, ``max_memory_allocated``). At the target point it adds the plain formula
 under ``torch.compile`` and the float32 error against the float64 formula.
 
@@ -87,6 +88,7 @@ def _status_kib(field: str) -> int:
 
 
 def memory_probe(impl: str, N: int, D: int, K: int, device: str) -> None:
+    step(impl, *make(64, 8, 16, device))  # start-up (libraries, thread pools) is not per step
     x, sigreg, A = make(N, D, K, device)
     if device == "cuda":
         torch.cuda.synchronize()

@@ -114,6 +114,13 @@ def problems(root: Path, name: str) -> list[str]:
     known = modules(root, name)
     stdlib = set(sys.stdlib_module_names)
     found, graph = [], {m: set() for m in known}
+    # A module of ours that imports a heavy library at its top (Triton's kernels must be
+    # module-level functions) is heavy itself: it too may only be imported where it is used.
+    heavy_own = {
+        module
+        for module, path in known.items()
+        if any(t.split(".")[0] in HEAVY and not f for t, _, f in imports(path, module, known, name))
+    }
     for module, path in known.items():
         floor = floor_of(module, name)
         where = f"{path.relative_to(root.parent)}"
@@ -137,7 +144,9 @@ def problems(root: Path, name: str) -> list[str]:
             if in_function:
                 cli = module[len(name) + 1 :] in CLI_MODULES
                 heavy = top in HEAVY or target in OPTIONAL
-                if (inside and not cli) or (not inside and (top in stdlib or not heavy)):
+                if (inside and not cli and target not in heavy_own) or (
+                    not inside and (top in stdlib or not heavy)
+                ):
                     found.append(f"{where}:{line}: function-level import of {target}")
     found += [f"import cycle among {', '.join(c)}" for c in cycles(graph)]
     return found

@@ -1,17 +1,39 @@
 """Epps–Pulley statistic: the weighted L2 distance between the empirical characteristic
 function (ECF) of a sample and e^{-t²/2}, the characteristic function of N(0, 1).
 
-This file also holds the kernel that makes SIGReg cheap. The textbook formula builds
-``(N, K, T)`` tensors of cos(t_j u_nk) and sin(t_j u_nk) and keeps them for backward; here a
-custom autograd function reduces over N chunk by chunk as it goes (optionally projecting
-``u = x @ A`` inside each chunk), keeps only ``x`` and ``A``, and recomputes in backward with
-a single cosine per (n, k, j) thanks to the phase identity
-``a cos θ - b sin θ = sqrt(a² + b²) cos(θ + atan2(b, a))``. Memory is O(N·D + chunk), and the
-ECF sums it returns are what DDP all-reduces (see :mod:`lejepa_viz.distributed`).
+This file also holds the kernels that make SIGReg cheap. The textbook formula builds
+``(N, K, T)`` tensors of cos(t_j u_nk) and sin(t_j u_nk) and keeps them for backward; every
+kernel here returns the same ECF sums ``(Σ_n cos(t_j u_nk), Σ_n sin(t_j u_nk))`` without
+keeping them (the sums are what DDP all-reduces, see :mod:`lejepa_viz.distributed`):
+
+- ``"native"`` (CPU, float32; the default there): the C kernel of ``ecf_kernel.c``. One
+  sine/cosine pair per (n, k) and the angle-addition recurrence for the evenly spaced knots
+  ``t_j = j·dt``: ``e^{i(j+1)θ} = e^{ijθ}·e^{iθ}`` with ``θ = dt·u``, four multiply-adds a knot
+  instead of a sine and a cosine. Rounding error of the recurrence: each rotation multiplies
+  by a float32 ``e^{iθ}`` whose modulus and phase are off by at most ``δ ≈ 1.5·2^-24``
+  (the polynomial's error and one rounding) and adds a rounding of ``≈ 2^-24`` per component,
+  so after ``m`` rotations ``|ê^{imθ} − e^{imθ}| ≤ m·(δ + 2·2^-24) + O(m²·2^-48)``, linear in
+  m. The recurrence restarts from a directly computed ``e^{ijθ}`` every :data:`RESTART` knots,
+  which caps m (measured in ``tests/test_kernels.py`` and ``benchmarks/sigreg.py``).
+- ``"torch"`` (float64 on the CPU, other devices): torch ops that reduce over N chunk by
+  chunk (optionally projecting ``u = x @ A`` inside each chunk), keep only ``x`` and ``A``,
+  and recompute in backward with a single cosine per (n, k, j) thanks to the phase identity
+  ``a cos θ - b sin θ = sqrt(a² + b²) cos(θ + atan2(b, a))``. Memory O(N·D + chunk).
+- ``"plain"`` (the default on CUDA while it fits in memory): the textbook formula's autograd
+  graph, reduced to the sums. On an H200 it was faster than ``"torch"`` (2.9 ms against 4.1
+  at N = 4096, D = 128, K = 1024), so a GPU never gets a path slower than the formula.
+- ``"triton"`` (CUDA, opt-in until measured on a GPU): one fused Triton pass from the
+  projection tile to the sums (:mod:`lejepa_viz.univariate._triton`).
+
+:func:`ecf_kernel` picks one inside a block; ``LEJEPA_VIZ_KERNEL`` sets the default.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 import torch
@@ -20,10 +42,67 @@ from torch.autograd.function import once_differentiable
 
 from .._checks import as_samples, integer_at_least, positive
 from ..distributed import all_reduce_sum
+from . import _native, _triton
 
 # Elements of one (rows, K, T) work buffer: 4 MB on a CPU (near the cache, and few enough
 # ops that thread wake-ups do not dominate), 128 MB on a GPU (large enough to keep it busy).
 _CHUNK_ELEMENTS = {"cpu": 1 << 20, "cuda": 1 << 25}
+# Elements of one (rows, K) buffer of the native kernel (2 MB): few calls, little memory.
+_NATIVE_CHUNK = 1 << 19
+# The largest (B·N, K, T) the plain graph may build on a GPU (three tensors of it are kept).
+_PLAIN_ELEMENTS = 1 << 27
+# Knots between restarts of the native kernel's recurrence: the error grows with the number
+# of rotations m ≤ RESTART - 1 (tests/test_kernels.py measures it at T = 17, 33, 65).
+RESTART = 16
+KERNELS = ("auto", "native", "torch", "plain", "triton")
+_choice = threading.local()
+
+
+@contextmanager
+def ecf_kernel(name: str) -> Iterator[None]:
+    """Compute the ECF sums with kernel ``name`` inside the block (see the module docstring).
+
+    ``"auto"`` (the default, or ``$LEJEPA_VIZ_KERNEL``): ``"native"`` for float32 on the CPU
+    when the C kernel builds, else ``"torch"``; ``"plain"`` on CUDA while it fits, else
+    ``"torch"``. A kernel that cannot run the input raises ``ValueError``.
+
+    Example:
+        >>> x = torch.randn(256, 4)
+        >>> with ecf_kernel("torch"):
+        ...     slow = epps_pulley(x)
+        >>> bool(torch.allclose(slow, epps_pulley(x), rtol=1e-4))
+        True
+    """
+    if name not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {name!r}")
+    before = getattr(_choice, "name", None)
+    _choice.name = name
+    try:
+        yield
+    finally:
+        _choice.name = before
+
+
+def chosen_kernel(x: torch.Tensor, K: int, T: int) -> str:
+    """The kernel that computes the ECF sums of ``x`` (``(B, N, D)``) on K slices, T knots."""
+    name = getattr(_choice, "name", None) or os.environ.get("LEJEPA_VIZ_KERNEL", "auto")
+    if name not in KERNELS:
+        raise ValueError(f"LEJEPA_VIZ_KERNEL must be one of {KERNELS}, got {name!r}")
+    native_ok = x.device.type == "cpu" and x.dtype == torch.float32 and T <= _native.MAX_KNOTS
+    if name == "auto":
+        if x.device.type == "cpu":
+            return "native" if native_ok and _native.library() is not None else "torch"
+        fits = x.shape[0] * x.shape[1] * K * T <= _PLAIN_ELEMENTS
+        return "plain" if x.device.type == "cuda" and fits else "torch"
+    if name == "native" and not native_ok:
+        raise ValueError(
+            f"the native kernel takes float32 CPU tensors, got {x.dtype} on {x.device}"
+        )
+    if name == "native" and _native.library() is None:
+        raise ValueError("the native kernel could not be built (see the warning above)")
+    if name == "triton":
+        _triton.check_input(x)
+    return name
 
 
 @lru_cache(maxsize=32)
@@ -118,6 +197,115 @@ class _ECFSums(torch.autograd.Function):
         return grad_x, grad_A, None
 
 
+class _NativeECFSums(torch.autograd.Function):
+    """``_ECFSums`` for float32 on the CPU by the C kernel (knots ``t_j = j·dt``, j = 1..T)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, A: torch.Tensor | None, dt: float, T: int):
+        lib, threads = _native.library(), torch.get_num_threads()
+        x = x.contiguous()
+        B, N, _ = x.shape
+        K = x.shape[-1] if A is None else A.shape[1]
+        rows = min(N, max(1, _NATIVE_CHUNK // K))
+        sums = torch.zeros(B, 2, T, K, dtype=torch.float64)  # (b, cos | sin, j, k)
+        u = None if A is None else x.new_empty(rows, K)
+        for b in range(B):
+            for i in range(0, N, rows):
+                xc = x[b, i : i + rows]
+                uc = xc if A is None else torch.mm(xc, A, out=u[: xc.shape[0]])
+                status = lib.lv_ecf_forward(
+                    uc.data_ptr(),
+                    uc.shape[0],
+                    K,
+                    uc.stride(0),
+                    dt,
+                    T,
+                    RESTART,
+                    sums[b, 0].data_ptr(),
+                    sums[b, 1].data_ptr(),
+                    threads,
+                )
+                if status:
+                    raise RuntimeError(f"lv_ecf_forward failed ({status})")
+        ctx.save_for_backward(x, A)
+        ctx.dt, ctx.T = dt, T
+        cos_sum, sin_sum = sums.transpose(2, 3).unbind(1)
+        return cos_sum.contiguous(), sin_sum.contiguous()  # (B, K, T) each
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_cos: torch.Tensor | None, grad_sin: torch.Tensor | None):
+        x, A = ctx.saved_tensors
+        dt, T = ctx.dt, ctx.T
+        lib, threads = _native.library(), torch.get_num_threads()
+        B, N, _ = x.shape
+        K = x.shape[-1] if A is None else A.shape[1]
+        # d/du Σ_j (gc_j cos(t_j u) + gs_j sin(t_j u)) = Σ_j (t_j gs_j) cos(t_j u) - (t_j gc_j) sin(t_j u)
+        t = torch.arange(1, T + 1, dtype=torch.float64) * dt
+        zeros = x.new_zeros(B, K, T, dtype=torch.float64)
+        cos_coef = (t * (zeros if grad_sin is None else grad_sin)).transpose(1, 2).float()
+        sin_coef = (-t * (zeros if grad_cos is None else grad_cos)).transpose(1, 2).float()
+        cos_coef, sin_coef = cos_coef.contiguous(), sin_coef.contiguous()  # (B, T, K)
+        need_x, need_A = ctx.needs_input_grad[0], A is not None and ctx.needs_input_grad[1]
+        grad_x = torch.empty_like(x) if need_x else None
+        grad_A = torch.zeros_like(A) if need_A else None
+        rows = min(N, max(1, _NATIVE_CHUNK // K))
+        u = None if A is None else x.new_empty(rows, K)
+        grad_u = x.new_empty(rows, K)
+        for b in range(B):
+            for i in range(0, N, rows):
+                xc = x[b, i : i + rows]
+                r = xc.shape[0]
+                uc = xc if A is None else torch.mm(xc, A, out=u[:r])
+                gu = grad_x[b, i : i + r] if A is None and need_x else grad_u[:r]
+                status = lib.lv_ecf_backward(
+                    uc.data_ptr(),
+                    r,
+                    K,
+                    uc.stride(0),
+                    dt,
+                    T,
+                    RESTART,
+                    cos_coef[b].data_ptr(),
+                    sin_coef[b].data_ptr(),
+                    gu.data_ptr(),
+                    gu.stride(0),
+                    threads,
+                )
+                if status:
+                    raise RuntimeError(f"lv_ecf_backward failed ({status})")
+                if need_x and A is not None:
+                    torch.mm(gu, A.T, out=grad_x[b, i : i + r])
+                if need_A:
+                    grad_A.addmm_(xc.T, gu)
+        return grad_x, grad_A, None, None
+
+
+def _plain_sums(x: torch.Tensor, A: torch.Tensor | None, t: torch.Tensor):
+    """The textbook formula's graph, reduced to the ECF sums: ``(B, K, T)`` each (float64)."""
+    angle = (x if A is None else x @ A).unsqueeze(-1) * t  # (B, N, K, T)
+    return torch.cos(angle).sum(1).double(), torch.sin(angle).sum(1).double()
+
+
+def ecf_sums(
+    x: torch.Tensor, A: torch.Tensor | None, t_max: float, n_points: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ECF sums at the knots ``t_1..t_{T}`` (``t_0 = 0`` left out), each ``(B, K, T)``
+    float64, of ``u = x @ A`` (or ``u = x``) for ``x`` of shape ``(B, N, D)``, by the kernel
+    :func:`chosen_kernel` picks. Differentiable in ``x`` and ``A``."""
+    t, _, _ = _quadrature(t_max, n_points)
+    T, K = n_points - 1, x.shape[-1] if A is None else A.shape[1]
+    name = chosen_kernel(x, K, T)
+    if name == "native":
+        return _NativeECFSums.apply(x, A, t_max / (n_points - 1), T)
+    t = t[1:].to(x.device, x.dtype)
+    if name == "plain":
+        return _plain_sums(x, A, t)
+    if name == "triton":
+        return _triton.ecf_sums(x, A, t_max / (n_points - 1), T, RESTART)
+    return _ECFSums.apply(x, A, t)
+
+
 def ecf_statistic(
     x: torch.Tensor, A: torch.Tensor | None, t_max: float = 3.0, n_points: int = 17
 ) -> torch.Tensor:
@@ -139,7 +327,7 @@ def ecf_statistic(
         if A is not None:
             A = A.to(x.dtype)
         # t_0 = 0 contributes exactly (1 - 1)² + 0² = 0, so only t_1.. are evaluated.
-        cos_sum, sin_sum = _ECFSums.apply(x.reshape(-1, N, D), A, t[1:].to(x.dtype))
+        cos_sum, sin_sum = ecf_sums(x.reshape(-1, N, D), A, t_max, n_points)
         n = all_reduce_sum(torch.tensor(float(N), dtype=torch.float64, device=x.device))
         cos_mean = all_reduce_sum(cos_sum) / n  # (B, K, T-1)
         sin_mean = all_reduce_sum(sin_sum) / n
