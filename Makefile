@@ -33,13 +33,22 @@ $(CHROMIUM):
 	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }; \
 	else echo "no apt-get: tests/test_browser.py will be skipped without chromium"; fi
 
+# SIGReg's CPU kernel is C, compiled on first use (without a compiler SIGReg falls back to its
+# slower torch kernel, and the kernel tests skip); a C compiler is installed here when missing.
+CC_BIN := $(shell command -v cc || command -v gcc || echo /usr/bin/cc)
+$(CC_BIN):
+	@if command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get install -y --no-install-recommends gcc libc6-dev || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends gcc libc6-dev; }; \
+	else echo "no apt-get: SIGReg will use its torch kernel without a C compiler"; fi
+
 # The main job: the gallery. Trains a CNN on Fashion-MNIST (3 minutes, prints its linear probe)
 # and a small ViT on the bundled photos (3 minutes), then draws every picture into eval/.
-demo: $(VENV)/.installed $(FMNIST)
+demo: $(VENV)/.installed $(FMNIST) $(CC_BIN)
 	$(PY) -m lejepa_viz.cli gallery --out eval --minutes 3
 
 # Every test: unit tests, doctests, the notebooks (nbval, FAST settings) and the browser test.
-test: $(VENV)/.installed $(FMNIST) $(CHROMIUM)
+test: $(VENV)/.installed $(FMNIST) $(CHROMIUM) $(CC_BIN)
 	LEJEPA_VIZ_FAST=1 $(PY) -m pytest
 
 # JupyterLab with the notebooks and working widgets.
@@ -52,7 +61,7 @@ lab: $(VENV)/.installed $(FMNIST)
 notebooks: $(VENV)/.installed $(FMNIST) $(CHROMIUM)
 	$(PY) tools/run_notebooks.py
 
-bench: $(VENV)/.installed $(FMNIST)
+bench: $(VENV)/.installed $(FMNIST) $(CC_BIN)
 	$(PY) benchmarks/sigreg.py
 	$(PY) benchmarks/train_step.py
 	$(PY) benchmarks/animate.py

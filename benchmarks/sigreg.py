@@ -2,12 +2,17 @@
 
 The plain formula is the textbook (and original release's) implementation: it builds the
 ``(N, K, T)`` tensors of cos(t_j u) and sin(t_j u) and autograd keeps them for backward.
-For each (N, D, K) with T = 17 this prints forward+backward time (best of a few, both
-implementations interleaved on the same data) and peak extra memory (each measured in a
+"ours" is SIGReg as the package runs it (the kernel ``ecf_kernel("auto")`` picks: the C
+kernel on the CPU). For each (N, D, K) with T = 17 this prints forward+backward time (best of
+a few, both implementations interleaved on the same data) and peak extra memory (each measured in a
 fresh subprocess after one step on a tiny input, so that library and thread-pool start-up
 do not count: peak resident memory (VmHWM, reset first) during one forward+backward minus
 the resident memory before it; on CUDA, ``max_memory_allocated``). At the target point it adds the plain formula
-under ``torch.compile`` and the float32 error against the float64 formula.
+under ``torch.compile``, our other kernels, the first-use warm-up (a fresh process with an
+empty kernel cache, then with the cache), the float32 error against the float64 formula, and
+the machine's floor: the work no implementation avoids (two matrix products, one sine/cosine
+pair per (n, k), the recurrence's multiply-adds) at rates measured on this machine (its own
+matrix product, torch's sin/cos).
 
     python benchmarks/sigreg.py            # the full grid (a few minutes on 2 CPU cores)
     python benchmarks/sigreg.py --quick    # N = 4096, D = 128, K = 1024 only
@@ -17,15 +22,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import subprocess
 import sys
+import tempfile
 import time
 from functools import partial
 
 import torch
 
 from lejepa_viz import SIGReg
-from lejepa_viz.univariate.epps_pulley import epps_pulley_quadrature
+from lejepa_viz.univariate.epps_pulley import chosen_kernel, ecf_kernel, epps_pulley_quadrature
 
 TARGET = (4096, 128, 1024)
 
@@ -46,11 +54,12 @@ def make(N: int, D: int, K: int, device: str, dtype=torch.float32, seed: int = 0
     return x, sigreg, A
 
 
-def step(impl: str, x, sigreg, A, compiled=None):
+def step(impl: str, x, sigreg, A, compiled=None, kernel="auto"):
     x.grad = None
     if impl == "ours":
         sigreg.step.zero_()  # same directions as A
-        loss = sigreg(x)
+        with ecf_kernel(kernel):
+            loss = sigreg(x)
     else:
         loss = (compiled or plain_sigreg)(x, A)
     loss.backward()
@@ -115,6 +124,73 @@ def float32_error(device: str) -> float:
     return abs(ours - exact).item() / exact.item()
 
 
+def best_of(fn, repeats: int = 5) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def floor_ms(N: int, D: int, K: int, T: int, device: str) -> tuple[float, str]:
+    """The unavoidable work at this machine's measured rates, and how they were measured.
+
+    Two matrix products (``u = x @ A`` forward, ``∂u @ Aᵀ`` backward) at the rate of this
+    machine's own product of these shapes; one sin/cos pair per (n, k) at torch's sin + cos
+    rate; the recurrence's four multiply-adds per (n, k, knot) forward and four backward
+    (Horner) at the matrix product's FLOP rate, the most this machine reaches.
+    """
+    g = torch.Generator().manual_seed(0)
+    x, A = torch.randn(N, D, generator=g).to(device), torch.randn(D, K, generator=g).to(device)
+    u = (x @ A).contiguous()
+    mm = best_of(lambda: x @ A)
+    flops = 2 * N * D * K / mm
+    trig = best_of(lambda: (torch.sin(u), torch.cos(u)))
+    recurrence = 2 * 4 * 2 * N * K * (T - 1) / flops
+    floor = 2 * mm + trig + recurrence
+    how = (
+        f"matrix product {flops / 1e9:.0f} GFLOP/s, sin+cos {N * K / trig / 1e9:.2f} G pairs/s: "
+        f"2 products {2e3 * mm:.1f} ms + N·K sin/cos {1e3 * trig:.1f} ms "
+        f"+ recurrence {1e3 * recurrence:.1f} ms"
+    )
+    return 1e3 * floor, how
+
+
+WARMUP = """
+import time, torch
+t0 = time.perf_counter()
+from lejepa_viz import SIGReg
+x = torch.randn(4096, 128, requires_grad=True)
+SIGReg(num_slices=1024)(x).backward()
+print(time.perf_counter() - t0)
+"""
+
+
+def warmup_seconds() -> tuple[float, float, float]:
+    """Seconds of a first SIGReg step in a fresh process: with an empty kernel cache (the C
+    kernel is built), with the cache, and for comparison with the torch kernel."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "LEJEPA_VIZ_CACHE": cache}
+        run = partial(subprocess.run, [sys.executable, "-c", WARMUP], capture_output=True)
+        times = []
+        for extra in ({}, {}, {"LEJEPA_VIZ_KERNEL": "torch"}):
+            done = run(text=True, check=True, env={**env, **extra})
+            times.append(float(done.stdout.split()[-1]))
+    return tuple(times)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only the target point")
@@ -131,7 +207,7 @@ def main() -> None:
     name = (
         torch.cuda.get_device_name()
         if device == "cuda"
-        else f"CPU, {torch.get_num_threads()} threads"
+        else f"{cpu_name()}, {torch.get_num_threads()} threads"
     )
     print(f"# SIGReg forward+backward, T = 17, float32, {name}, torch {torch.__version__}\n")
     grid = (
@@ -161,21 +237,34 @@ def main() -> None:
         )
 
     N, D, K = TARGET
-    print(f"\nAt N = {N}, D = {D}, K = {K}:")
     x, sigreg, A = make(N, D, K, device)
-    fns = {
-        "ours": partial(step, "ours", x, sigreg, A),
-        "plain": partial(step, "plain", x, sigreg, A),
-    }
+    kernel = chosen_kernel(x[None], K, 16)
+    print(f"\nAt N = {N}, D = {D}, K = {K} (ours: the {kernel!r} kernel):")
+    fns = {"ours": partial(step, "ours", x, sigreg, A)}
+    others = ["torch"] + (["triton"] if device == "cuda" else []) + ["plain"] * (kernel != "plain")
+    for other in others:
+        fns[f"ours, {other!r} kernel"] = partial(step, "ours", x, sigreg, A, kernel=other)
+    fns["plain"] = partial(step, "plain", x, sigreg, A)
     if not args.no_compile:
         compiled = torch.compile(plain_sigreg)
         t0 = time.perf_counter()
         step("plain", x, sigreg, A, compiled)
         print(f"- torch.compile of the plain formula: first call {time.perf_counter() - t0:.1f} s")
         fns["plain, compiled"] = partial(step, "plain", x, sigreg, A, compiled)
-    t = best_times(fns, max(args.repeats, 3))
+    t = best_times(fns, max(args.repeats, 5))
     for impl, seconds in t.items():
-        print(f"- {impl:16s} {1e3 * seconds:7.1f} ms   ours is {seconds / t['ours']:5.1f}× faster")
+        print(f"- {impl:22s} {1e3 * seconds:7.1f} ms   ours is {seconds / t['ours']:5.1f}× faster")
+    floor, how = floor_ms(N, D, K, 17, device)
+    print(
+        f"- floor estimate         {floor:7.1f} ms   ours takes {1e3 * t['ours'] / floor:.1f}× it"
+    )
+    print(f"  ({how})")
+    if device == "cpu":
+        built, cached, chunked = warmup_seconds()
+        print(
+            f"- first step in a fresh process (import, build, run): {built:.2f} s with an empty "
+            f"kernel cache, {cached:.2f} s with it ({chunked:.2f} s with the torch kernel)"
+        )
     print(f"- float32 SIGReg vs float64 plain formula: relative error {float32_error(device):.1e}")
 
 
