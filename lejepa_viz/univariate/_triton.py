@@ -5,8 +5,9 @@ Forward: each program takes a tile of ``BLOCK_N`` rows and ``BLOCK_K`` slices, p
 knots ``t_j = j·dt`` by the angle-addition recurrence (restarted every ``restart`` knots, as
 the C kernel), and writes only the tile's column sums: ``(B, N / BLOCK_N, T, K)`` partial
 sums, added in float64 afterwards (deterministic: no atomics). Neither ``(N, K)`` nor
-``(N, K, T)`` is ever written. Backward recomputes the tile, writes ``∂/∂u`` once as
-``(B, N, K)``, and leaves the two products with ``A`` to cuBLAS.
+``(N, K, T)`` is ever written. Backward recomputes the tile, evaluates ``∂/∂u`` by Horner's
+rule in ``e^{iθ}`` (as the C kernel), writes it once as ``(B, N, K)``, and leaves the two
+products with ``A`` to cuBLAS.
 
 Chosen with ``ecf_kernel("triton")`` or ``LEJEPA_VIZ_KERNEL=triton`` (not by default: no GPU
 has measured it yet). ``TRITON_INTERPRET=1`` runs it on CPU tensors, as the tests do.
@@ -58,7 +59,7 @@ class _TritonECFSums(torch.autograd.Function):
         _launch("forward", x, A, partial, N, D, K, T, dt, restart)
         sums = partial.double().sum(1).transpose(2, 3)  # (B, 2, K, T)
         ctx.save_for_backward(x, A)
-        ctx.dt, ctx.T, ctx.restart = dt, T, restart
+        ctx.dt, ctx.T = dt, T
         return sums[:, 0].contiguous(), sums[:, 1].contiguous()
 
     @staticmethod
@@ -84,7 +85,6 @@ class _TritonECFSums(torch.autograd.Function):
             K,
             ctx.T,
             ctx.dt,
-            ctx.restart,
         )
         grad_x = grad_A = None
         if ctx.needs_input_grad[0]:

@@ -102,7 +102,6 @@ def backward(
     K,
     T,
     dt,
-    restart,
     sxb,
     sxn,
     sxd,
@@ -117,18 +116,17 @@ def backward(
     u, rows, cols = _tile(
         x_ptr, a_ptr, b, pn * BN, pk * BK, N, D, K, sxb, sxn, sxd, sad, sak, PROJECT, BN, BK, BD
     )
-    c1, s1 = tl.cos(u * dt), tl.sin(u * dt)
-    c, s = c1, s1
-    grad = tl.zeros((BN, BK), dtype=tl.float32)
+    # Σ_m cc_m cos(mθ) + sc_m sin(mθ) = Re Σ_m (cc_m − i·sc_m) z^m, z = e^{iθ}: Horner's rule
+    zr, zi = tl.cos(u * dt), tl.sin(u * dt)
     coef = (b * T) * K + cols  # cc, sc: (B, T, K)
-    for m in range(1, T + 1):
-        if (m - 1) % restart == 0 and m > 1:
-            c, s = tl.cos(u * (m * dt)), tl.sin(u * (m * dt))
-        elif m > 1:
-            c, s = c * c1 - s * s1, s * c1 + c * s1
+    pr = tl.zeros((BN, BK), dtype=tl.float32)
+    pi = tl.zeros((BN, BK), dtype=tl.float32)
+    for i in range(0, T):
+        m = T - i
         cc = tl.load(cc_ptr + coef + (m - 1) * K, mask=cols < K, other=0.0)
         sc = tl.load(sc_ptr + coef + (m - 1) * K, mask=cols < K, other=0.0)
-        grad += cc[None, :] * c + sc[None, :] * s
+        pr, pi = pr * zr - pi * zi + cc[None, :], pr * zi + pi * zr - sc[None, :]
+    grad = pr * zr - pi * zi
     tl.store(
         g_ptr + (b * N + rows[:, None]) * K + cols[None, :],
         grad,
