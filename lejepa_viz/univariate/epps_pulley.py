@@ -14,7 +14,10 @@ keeping them (the sums are what DDP all-reduces, see :mod:`lejepa_viz.distribute
   (the polynomial's error and one rounding) and adds a rounding of ``≈ 2^-24`` per component,
   so after ``m`` rotations ``|ê^{imθ} − e^{imθ}| ≤ m·(δ + 2·2^-24) + O(m²·2^-48)``, linear in
   m. The recurrence restarts from a directly computed ``e^{ijθ}`` every :data:`RESTART` knots,
-  which caps m (measured in ``tests/test_kernels.py`` and ``benchmarks/sigreg.py``).
+  which caps m (measured in ``tests/test_kernels.py``). Backward evaluates
+  ``∂/∂u = Re Σ_j (a_j − i b_j) e^{ijθ}`` by Horner's rule in ``e^{iθ}`` (four multiply-adds a
+  knot, backward stable on the unit circle), recomputing ``u`` chunk by chunk: memory
+  O(N·D + chunk). It runs on torch's own OpenMP threads.
 - ``"torch"`` (float64 on the CPU, other devices): torch ops that reduce over N chunk by
   chunk (optionally projecting ``u = x @ A`` inside each chunk), keep only ``x`` and ``A``,
   and recompute in backward with a single cosine per (n, k, j) thanks to the phase identity
