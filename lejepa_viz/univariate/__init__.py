@@ -5,13 +5,15 @@ columns) and returns ``(*, K)``; lower means more like N(0, 1). All are differen
 computed in float32 or wider.
 """
 
+from . import utils
 from .anderson_darling import AndersonDarling, anderson_darling
+from .base import UnivariateTest
 from .cramer_von_mises import CramerVonMises, cramer_von_mises
 from .entropy import Entropy, entropy, vasicek_entropy
 from .epps_pulley import EppsPulley, epps_pulley, epps_pulley_quadrature
 from .jarque_bera import ExtendedJarqueBera, JarqueBera, extended_jarque_bera, jarque_bera
 from .likelihood import NLL, nll
-from .moments import Moments, moments
+from .moments import Moments, moments, original_moments
 from .shapiro_wilk import ShapiroWilk, shapiro_wilk
 from .vcreg import VCReg, vcreg
 from .watson import Watson, watson
@@ -26,6 +28,7 @@ __all__ = [
     "Moments",
     "NLL",
     "ShapiroWilk",
+    "UnivariateTest",
     "VCReg",
     "Watson",
     "anderson_darling",
@@ -37,7 +40,9 @@ __all__ = [
     "jarque_bera",
     "moments",
     "nll",
+    "original_moments",
     "shapiro_wilk",
+    "utils",
     "vasicek_entropy",
     "vcreg",
     "watson",

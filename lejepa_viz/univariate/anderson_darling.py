@@ -6,9 +6,18 @@ the centre. Against the fully specified N(0, 1) it sees location, scale and shap
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .._checks import as_samples
+from .base import UnivariateTest
+
+
+def _anderson_darling(x: torch.Tensor) -> torch.Tensor:
+    """:func:`anderson_darling` of columns already validated and sorted, ``(*, N, K)``."""
+    n = x.shape[-2]
+    i = torch.arange(1, n + 1, dtype=x.dtype, device=x.device).unsqueeze(-1)  # (N, 1)
+    log_cdf = torch.special.log_ndtr(x)  # log Φ(x_(i))
+    log_sf = torch.special.log_ndtr(-x.flip(-2))  # log(1 - Φ(x_(n+1-i)))
+    return -n - ((2 * i - 1) * (log_cdf + log_sf)).sum(-2) / n
 
 
 def anderson_darling(x: torch.Tensor) -> torch.Tensor:
@@ -34,17 +43,15 @@ def anderson_darling(x: torch.Tensor) -> torch.Tensor:
         >>> round(anderson_darling(torch.tensor([[-1.0], [0.0], [1.0]])).item(), 4)
         0.1895
     """
-    x = as_samples(x)
-    n = x.shape[-2]
-    x = torch.sort(x, dim=-2).values  # (*, N, K)
-    i = torch.arange(1, n + 1, dtype=x.dtype, device=x.device).unsqueeze(-1)  # (N, 1)
-    log_cdf = torch.special.log_ndtr(x)  # log Φ(x_(i))
-    log_sf = torch.special.log_ndtr(-x.flip(-2))  # log(1 - Φ(x_(n+1-i)))
-    return -n - ((2 * i - 1) * (log_cdf + log_sf)).sum(-2) / n
+    return _anderson_darling(torch.sort(as_samples(x), dim=-2).values)
 
 
-class AndersonDarling(nn.Module):
+class AndersonDarling(UnivariateTest):
     """Anderson–Darling test against N(0, 1), ``(*, N, K) -> (*, K)``; see :func:`anderson_darling`.
+
+    Args:
+        eps: accepted and stored, as in the original release, which does not read it either.
+        sorted: ``True`` promises columns sorted ascending along N; the sort is skipped.
 
     Example:
         >>> AndersonDarling()(torch.randn(2, 100, 3)).shape
@@ -52,4 +59,4 @@ class AndersonDarling(nn.Module):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return anderson_darling(x)
+        return _anderson_darling(self.prepare_data(x))

@@ -7,9 +7,9 @@ Watson's U² (:mod:`lejepa_viz.univariate.watson`).
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .._checks import as_samples
+from .base import UnivariateTest
 
 
 def _cvm_from_cdf(u: torch.Tensor) -> torch.Tensor:
@@ -47,8 +47,15 @@ def cramer_von_mises(x: torch.Tensor) -> torch.Tensor:
     return _cvm_from_cdf(torch.special.ndtr(torch.sort(x, dim=-2).values))
 
 
-class CramerVonMises(nn.Module):
+class CramerVonMises(UnivariateTest):
     """Cramér–von Mises test against N(0, 1), ``(*, N, K) -> (*, K)``; see :func:`cramer_von_mises`.
+
+    Args:
+        eps: accepted and stored, as in the original release, which does not read it either.
+        sorted: ``True`` promises columns sorted ascending along N; the sort is skipped.
+
+    The original release returns ``(W² - 1/(12n)) / n`` (a mean where scipy sums, without the
+    ``1/(12n)``); this is scipy's ``W²``.
 
     Example:
         >>> CramerVonMises()(torch.randn(2, 100, 3)).shape
@@ -56,4 +63,4 @@ class CramerVonMises(nn.Module):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return cramer_von_mises(x)
+        return _cvm_from_cdf(torch.special.ndtr(self.prepare_data(x)))

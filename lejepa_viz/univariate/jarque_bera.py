@@ -7,9 +7,9 @@ specified N(0, 1), as in the original LeJEPA release.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .._checks import as_samples
+from .base import UnivariateTest
 from .vcreg import _vcreg
 
 
@@ -76,8 +76,12 @@ def extended_jarque_bera(x: torch.Tensor) -> torch.Tensor:
     return _vcreg(x) + _jarque_bera(x)
 
 
-class JarqueBera(nn.Module):
+class JarqueBera(UnivariateTest):
     """Jarque–Bera test, ``(*, N, K) -> (*, K)``; see :func:`jarque_bera`.
+
+    Args:
+        eps: accepted and stored (the base's argument); not read.
+        sorted: accepted and stored; the statistic does not depend on the order.
 
     Example:
         >>> JarqueBera()(torch.randn(2, 100, 3)).shape
@@ -88,9 +92,16 @@ class JarqueBera(nn.Module):
         return jarque_bera(x)
 
 
-class ExtendedJarqueBera(nn.Module):
+class ExtendedJarqueBera(UnivariateTest):
     """Extended Jarque–Bera test against N(0, 1), ``(*, N, K) -> (*, K)``; see
     :func:`extended_jarque_bera`.
+
+    Args:
+        eps: accepted and stored, as in the original release, which does not read it either.
+        sorted: accepted and stored; the statistic does not depend on the order.
+
+    The original release standardises the skewness and kurtosis by the unbiased variance
+    ``s²``; this uses the biased ``m2``, as scipy's Jarque–Bera does.
 
     Example:
         >>> ExtendedJarqueBera()(torch.randn(2, 100, 3)).shape

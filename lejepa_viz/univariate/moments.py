@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from .._checks import as_samples, integer_at_least
+from .base import UnivariateTest
+
+METHODS = ("zscore", "abs")
 
 
 def normal_moment(k: int) -> float:
@@ -96,7 +98,34 @@ def null_weights(k_max: int = 4) -> torch.Tensor:
     return torch.linalg.eigvalsh(cov / torch.outer(sd, sd)).flip(0)
 
 
-class Moments(nn.Module):
+def original_moments(x: torch.Tensor, k_max: int = 4) -> torch.Tensor:
+    """The original release's moment statistic of each column against N(0, 1).
+
+    ``|mean(x)| + Σ_{k=2}^{k_max} e^{-k} |mean(x^k) - m_k|`` with ``m_k`` the raw moments of
+    N(0, 1) (:func:`normal_moment`): absolute, not squared, deviations, weighted by ``e^{-k}``
+    rather than by the moments' variances, and not scaled by n.
+
+    Args:
+        x: samples, shape ``(*, N, K)``.
+        k_max: highest moment used, an integer >= 1.
+
+    Returns:
+        ``(*, K)``; lower is more like N(0, 1). Differentiable (but for ties at 0).
+
+    Example:
+        >>> round(original_moments(torch.tensor([[-1.0], [1.0]]), k_max=2).item(), 4)
+        0.0
+    """
+    k_max = integer_at_least(k_max, 1, "k_max")
+    x = as_samples(x)
+    power, stat = x, x.mean(-2).abs()  # (*, N, K), (*, K)
+    for k in range(2, k_max + 1):
+        power = power * x  # x^k
+        stat = stat + math.exp(-k) * (power.mean(-2) - normal_moment(k)).abs()
+    return stat
+
+
+class Moments(UnivariateTest):
     """Moment test against N(0, 1), ``(*, N, K) -> (*, K)``; see :func:`moments`.
 
     Its null limit is a weighted sum of χ²₁ (weights :func:`null_weights`, 95% point about
@@ -105,18 +134,35 @@ class Moments(nn.Module):
 
     Args:
         k_max: highest moment used, an integer >= 1.
+        sampler: accepted and stored, as in the original release, which stores it and never
+            reads it: ``None`` or a ``torch.distributions.Distribution``.
+        method: ``"zscore"`` (ours, the default: :func:`moments`) or ``"abs"``, the original
+            release's ``e^{-k}``-weighted absolute deviations (:func:`original_moments`).
+
+    As in the original, :attr:`sorted` is ``True`` (no sort is needed).
 
     Example:
         >>> Moments(k_max=6)(torch.randn(2, 100, 3)).shape
         torch.Size([2, 3])
+        >>> Moments(method="abs")(torch.randn(2, 100, 3)).shape
+        torch.Size([2, 3])
     """
 
-    def __init__(self, k_max: int = 4):
-        super().__init__()
+    def __init__(self, k_max: int = 4, sampler=None, *, method: str = "zscore"):
+        super().__init__(sorted=True)
         self.k_max = integer_at_least(k_max, 1, "k_max")
+        if sampler is not None and not isinstance(sampler, torch.distributions.Distribution):
+            raise ValueError(
+                f"sampler must be None or a torch.distributions.Distribution, got {sampler!r}"
+            )
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+        self.sampler, self.method = sampler, method
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.method == "abs":
+            return original_moments(x, self.k_max)
         return moments(x, self.k_max)
 
     def extra_repr(self) -> str:
-        return f"k_max={self.k_max}"
+        return f"k_max={self.k_max}, method={self.method!r}"

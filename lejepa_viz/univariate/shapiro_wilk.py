@@ -10,9 +10,9 @@ import math
 from functools import lru_cache
 
 import torch
-from torch import nn
 
 from .._checks import as_samples, integer_at_least
+from .base import UnivariateTest
 
 # Royston (1992) polynomials in u = 1/sqrt(n) for the two largest coefficients (ascending).
 _C1 = (0.0, 0.221157, -0.147981, -2.071190, 4.434685, -2.706056)
@@ -147,7 +147,7 @@ def shapiro_weights(
     return torch.nn.functional.normalize(a, dim=0).to(device=device, dtype=torch.float32)
 
 
-class ShapiroWilk(nn.Module):
+class ShapiroWilk(UnivariateTest):
     """Shapiro–Wilk test, ``(*, N, K) -> (*, K)`` as ``1 - W``; see :func:`shapiro_wilk`.
 
     The default is the exact W as scipy computes it. Given ``expectation_mode`` or
@@ -170,11 +170,10 @@ class ShapiroWilk(nn.Module):
         eps: float = 1e-5,
         sorted: bool = False,
     ):
-        super().__init__()
+        super().__init__(eps=eps, sorted=sorted)
         self.original = expectation_mode is not None or covariance_mode is not None
         self.expectation_mode = expectation_mode or "elfving"
         self.covariance_mode = covariance_mode or "shapiro_francia"
-        self.eps, self.sorted = eps, sorted
         if self.original:  # the options are checked now, not at the first call
             shapiro_weights(2, self.expectation_mode, self.covariance_mode)
 

@@ -7,9 +7,9 @@ mean-and-variance part of the original LeJEPA release's ``ExtendedJarqueBera``
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .._checks import as_samples
+from .base import UnivariateTest
 
 
 def _vcreg(x: torch.Tensor) -> torch.Tensor:
@@ -47,8 +47,12 @@ def vcreg(x: torch.Tensor) -> torch.Tensor:
     return _vcreg(as_samples(x))
 
 
-class VCReg(nn.Module):
+class VCReg(UnivariateTest):
     """Mean-and-variance test against N(0, 1), ``(*, N, K) -> (*, K)``; see :func:`vcreg`.
+
+    Args:
+        eps: accepted and stored, as in the original release, which does not read it either.
+        sorted: accepted and stored; the statistic does not depend on the order.
 
     Example:
         >>> VCReg()(torch.randn(2, 100, 3)).shape

@@ -7,10 +7,16 @@ location mostly moves the mean of Φ(x), which U² discounts, so it sees locatio
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .._checks import as_samples
+from .base import UnivariateTest
 from .cramer_von_mises import _cvm_from_cdf
+
+
+def _watson(x: torch.Tensor) -> torch.Tensor:
+    """:func:`watson` of columns already validated and sorted, ``(*, N, K)``."""
+    u = torch.special.ndtr(x)  # (*, N, K)
+    return _cvm_from_cdf(u) - x.shape[-2] * (u.mean(-2) - 0.5).square()
 
 
 def watson(x: torch.Tensor) -> torch.Tensor:
@@ -35,14 +41,18 @@ def watson(x: torch.Tensor) -> torch.Tensor:
         >>> round(watson(torch.tensor([[-1.0], [0.0], [1.0]])).item(), 4)
         0.0279
     """
-    x = as_samples(x)
-    n = x.shape[-2]
-    u = torch.special.ndtr(torch.sort(x, dim=-2).values)  # (*, N, K)
-    return _cvm_from_cdf(u) - n * (u.mean(-2) - 0.5).square()
+    return _watson(torch.sort(as_samples(x), dim=-2).values)
 
 
-class Watson(nn.Module):
+class Watson(UnivariateTest):
     """Watson's U² test against N(0, 1), ``(*, N, K) -> (*, K)``; see :func:`watson`.
+
+    Args:
+        eps: accepted and stored, as in the original release, which does not read it either.
+        sorted: ``True`` promises columns sorted ascending along N; the sort is skipped.
+
+    The original release returns ``(U² - 1/(12n)) / n``, from its rescaled Cramér–von Mises
+    (see :class:`~.cramer_von_mises.CramerVonMises`); this is ``U²``.
 
     Example:
         >>> Watson()(torch.randn(2, 100, 3)).shape
@@ -50,4 +60,4 @@ class Watson(nn.Module):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return watson(x)
+        return _watson(self.prepare_data(x))
