@@ -6,6 +6,7 @@ unit directions; it is SIGReg's engine. The kernel statistics (BHEP, BHEP_M, COM
 are exact O(N²·D) weighted L2 distances, for comparison and small N.
 """
 
+from .base import MultivariateTest, MultivariatetTest
 from .bhep import BHEP, bhep
 from .bhep_m import BHEP_M, bhep_m
 from .comb import COMB, comb
@@ -19,6 +20,8 @@ __all__ = [
     "COMB",
     "HV",
     "HZ",
+    "MultivariateTest",
+    "MultivariatetTest",
     "SlicingUnivariateTest",
     "bhep",
     "bhep_m",

@@ -7,9 +7,9 @@ so the statistic costs one (N, N) Gram matrix per sample set: exact, O(N²·D), 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .._checks import as_samples, positive
+from .base import MultivariateTest
 
 
 def bhep(x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
@@ -58,7 +58,7 @@ def bhep(x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     return N * stat.clamp_min(0)  # rounding can dip a hair below 0
 
 
-class BHEP(nn.Module):
+class BHEP(MultivariateTest):
     """BHEP test against N(0, I_D), ``(*, N, D) -> (*)``; see :func:`bhep`.
 
     Args:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
-from .._checks import as_samples, positive
+from .._checks import as_samples, integer_at_least, positive
+from .base import MultivariateTest
 
 DEFAULT_BETA = 4.0
 
@@ -76,23 +76,33 @@ def bhep_m(x: torch.Tensor, beta: float = DEFAULT_BETA) -> torch.Tensor:
     return N * stat.clamp_min(0)  # rounding can dip a hair below 0
 
 
-class BHEP_M(nn.Module):
+class BHEP_M(MultivariateTest):
     """BHEP_M test against N(0, I_D), ``(*, N, D) -> (*)``; see :func:`bhep_m`.
 
     Args:
         beta: decay of the Gaussian weight, > 2.
+        dim: the dimension D the inputs must have (a ``ValueError`` otherwise), or ``None``
+            for any. The original release's first argument (its constructor passes it on to
+            ``nn.Module``, which refuses it, so the original cannot be built); keyword-only
+            here, where the first argument is ``beta``.
 
     Example:
         >>> BHEP_M()(torch.randn(4, 100, 3)).shape
         torch.Size([4])
+        >>> BHEP_M(dim=3, beta=10.0)(torch.randn(100, 3)).shape
+        torch.Size([])
     """
 
-    def __init__(self, beta: float = DEFAULT_BETA):
+    def __init__(self, beta: float = DEFAULT_BETA, *, dim: int | None = None):
         super().__init__()
         self.beta = _check_beta(beta)
+        self.dim = None if dim is None else integer_at_least(dim, 1, "dim")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.prepare_data(x)
+        if self.dim is not None and x.shape[-1] != self.dim:
+            raise ValueError(f"x must have dim = {self.dim} columns, got shape {tuple(x.shape)}")
         return bhep_m(x, self.beta)
 
     def extra_repr(self) -> str:
-        return f"beta={self.beta}"
+        return f"beta={self.beta}" + ("" if self.dim is None else f", dim={self.dim}")

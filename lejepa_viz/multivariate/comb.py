@@ -10,9 +10,9 @@ does not see a wrong covariance of a centred Gaussian: pair it with a test that 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .._checks import as_samples, positive
+from .base import MultivariateTest
 
 DEFAULT_GAMMA = 1.5
 
@@ -72,7 +72,7 @@ def comb(x: torch.Tensor, gamma: float = DEFAULT_GAMMA) -> torch.Tensor:
     return N * inner.square()
 
 
-class COMB(nn.Module):
+class COMB(MultivariateTest):
     """COMB test against N(0, I_D), ``(*, N, D) -> (*)``; see :func:`comb`.
 
     Args:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from .._checks import as_samples, positive
+from .base import MultivariateTest
 
 DEFAULT_GAMMA = 5.0
 
@@ -76,7 +76,7 @@ def hv(x: torch.Tensor, gamma: float = DEFAULT_GAMMA) -> torch.Tensor:
     return N * stat.clamp_min(0)  # rounding can dip a hair below 0
 
 
-class HV(nn.Module):
+class HV(MultivariateTest):
     """Henze–Visagie test against N(0, I_D), ``(*, N, D) -> (*)``; see :func:`hv`.
 
     Args:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from .._checks import as_samples, integer_at_least
+from .base import MultivariateTest
 from .bhep import bhep
 
 
@@ -69,7 +69,7 @@ def hz(x: torch.Tensor) -> torch.Tensor:
     return bhep(x, hz_bandwidth(*x.shape[-2:]))
 
 
-class HZ(nn.Module):
+class HZ(MultivariateTest):
     """Henze–Zirkler test against N(0, I_D), ``(*, N, D) -> (*)``; see :func:`hz`.
 
     Example:

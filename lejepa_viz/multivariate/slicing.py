@@ -62,6 +62,15 @@ class SlicingUnivariateTest(nn.Module):
         reduction: ``"mean"`` or ``"sum"`` over all slices and leading dims (a scalar), or
             ``None`` for the per-slice statistics ``(*, num_slices)``.
         seed: seed of the direction stream (see :func:`directions`).
+        sampler: law of the directions before normalisation; ``"gaussian"``, the only one
+            (as in the original release), gives directions uniform on the sphere.
+            Keyword-only (the original's fourth positional argument; here that is ``seed``).
+        clip_value: ``None`` (the default), or a number: per-slice statistics below it are
+            set to 0 (and pass no gradient) before the reduction, as in the original.
+            Keyword-only.
+
+    Attributes:
+        step: the step counter (a buffer); ``global_step`` is the original release's name.
 
     Shape:
         ``x``: ``(*, N, D)``; output: scalar, or ``(*, num_slices)`` with ``reduction=None``.
@@ -82,10 +91,28 @@ class SlicingUnivariateTest(nn.Module):
         num_slices: int,
         reduction: str | None = "mean",
         seed: int = 0,
+        *,
+        sampler: str = "gaussian",
+        clip_value: float | None = None,
     ):
         super().__init__()
+        if isinstance(seed, str):
+            raise ValueError(
+                f"seed must be an integer >= 0, got {seed!r}: the fourth positional argument "
+                "is seed here, not the original release's sampler; pass sampler= by keyword"
+            )
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        if sampler != "gaussian":
+            raise ValueError(f"sampler must be 'gaussian' (the only one), got {sampler!r}")
+        if clip_value is not None and (
+            isinstance(clip_value, bool)
+            or not isinstance(clip_value, (int, float))
+            or not np.isfinite(clip_value)
+        ):
+            raise ValueError(f"clip_value must be None or a finite number, got {clip_value!r}")
+        self.sampler = sampler
+        self.clip_value = None if clip_value is None else float(clip_value)
         if not callable(univariate_test):
             raise ValueError("univariate_test must be a module mapping (*, N, K) to (*, K)")
         self.univariate_test = univariate_test
@@ -126,11 +153,19 @@ class SlicingUnivariateTest(nn.Module):
             stats = ecf_statistic(x, A, test.t_max, test.n_points)
         else:
             stats = test(x @ A)
+        if self.clip_value is not None:
+            stats = torch.where(stats < self.clip_value, 0, stats)
         if self.reduction == "mean":
             return stats.mean()
         if self.reduction == "sum":
             return stats.sum()
         return stats
 
+    @property
+    def global_step(self) -> torch.Tensor:
+        """The original release's name for the :attr:`step` buffer (the same tensor)."""
+        return self.step
+
     def extra_repr(self) -> str:
-        return f"num_slices={self.num_slices}, reduction={self.reduction!r}, seed={self.seed}"
+        clip = "" if self.clip_value is None else f", clip_value={self.clip_value}"
+        return f"num_slices={self.num_slices}, reduction={self.reduction!r}{clip}, seed={self.seed}"
