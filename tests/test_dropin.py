@@ -342,6 +342,7 @@ def test_entropy_default_stays_the_vasicek_kl_and_checks_its_options():
     h = scipy.stats.differential_entropy(x, window_length=3, method="vasicek", axis=0)
     kl = -h + (x**2).mean(0) / 2 + np.log(2 * np.pi) / 2
     np.testing.assert_allclose(Entropy(m=3)(x).numpy(), kl)
+    np.testing.assert_allclose(Entropy(m=3, eps=1.0)(x).numpy(), kl)  # eps is not read here
     assert Entropy(m=3).window == 3 and Entropy(window=3).m == 3
     with pytest.raises(ValueError, match="disagree"):
         Entropy(window=2, m=3)
@@ -572,6 +573,7 @@ def test_slicing_sampler_global_step_and_positional_order():
 
     test = SlicingUnivariateTest(EppsPulley(), 16)
     assert test.global_step is test.step and test.sampler == "gaussian"
+    assert list(test.state_dict()) == ["step"]  # the original's key is global_step
     test(torch.randn(64, 4))
     assert int(test.global_step) == 1
     with pytest.raises(ValueError, match="sampler must be 'gaussian'"):
