@@ -226,9 +226,9 @@ def test_utils_norm_cdf_and_log_norm_cdf_are_exact():
     torch.testing.assert_close(
         utils.norm_cdf(x.tolist()), torch.from_numpy(scipy_special().ndtr(x)).float()
     )
-    # the original's tail approximation is off by about 3e-3 at -3.5, where ours is exact
+    # the original's tail approximation is off by about 0.09 at -3.5 (0.4 at -10); ours is exact
     err = abs(original_log_norm_cdf([-3.5])[0] - scipy_special().log_ndtr(-3.5))
-    assert err > 1e-4
+    assert err > 0.05
 
 
 # ---------------------------------------------------------------------------------------------
