@@ -50,7 +50,7 @@ class SIGReg(SlicingUnivariateTest):
     def __init__(
         self, num_slices: int = 1024, n_points: int = 17, t_max: float = 3.0, seed: int = 0
     ):
-        super().__init__(EppsPulley(t_max=t_max, n_points=n_points), num_slices, "mean", seed)
+        super().__init__(EppsPulley(t_max=t_max, n_points=n_points), num_slices, "mean", seed=seed)
 
 
 class LeJEPALoss(NamedTuple):

@@ -578,8 +578,10 @@ def test_slicing_sampler_global_step_and_positional_order():
     assert int(test.global_step) == 1
     with pytest.raises(ValueError, match="sampler must be 'gaussian'"):
         SlicingUnivariateTest(EppsPulley(), 16, sampler="rademacher")
-    with pytest.raises(ValueError, match="fourth positional argument is seed here"):
-        SlicingUnivariateTest(EppsPulley(), 16, "mean", "gaussian")
+    positional = SlicingUnivariateTest(EppsPulley(), 16, None, "gaussian", 0.5)  # the original's
+    assert positional.sampler == "gaussian" and positional.clip_value == 0.5
+    with pytest.raises(TypeError):
+        SlicingUnivariateTest(EppsPulley(), 16, "mean", "gaussian", None, 3)  # seed: keyword
     with pytest.raises(ValueError, match="clip_value must be None or a finite number"):
         SlicingUnivariateTest(EppsPulley(), 16, clip_value=float("nan"))
     # the directions of step s are ours (seed and step mixed), not the original's randn
@@ -592,8 +594,7 @@ def test_slicing_sampler_global_step_and_positional_order():
 
 
 # ---------------------------------------------------------------------------------------------
-# EppsPulley: the value is the original's; the rest waits for a change of epps_pulley.py
-# (proposed in notes/dropin_epps.md)
+# EppsPulley: the original's value, integration= and buffers
 
 
 def original_epps_pulley(x, t_max=3.0, n_points=17):
@@ -617,7 +618,6 @@ def test_epps_pulley_is_the_originals_formula(t_max, n_points):
     np.testing.assert_allclose(ours, original_epps_pulley(x, t_max, n_points), rtol=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="pending epps_pulley change")
 def test_epps_pulley_takes_integration_trapezoid():
     from lejepa_viz.univariate import EppsPulley
 
@@ -629,7 +629,6 @@ def test_epps_pulley_takes_integration_trapezoid():
         EppsPulley(integration="simpson")
 
 
-@pytest.mark.xfail(strict=True, reason="pending epps_pulley change")
 def test_epps_pulley_is_a_univariate_test_with_the_originals_buffers():
     from lejepa_viz.univariate import EppsPulley, UnivariateTest
 

@@ -61,13 +61,11 @@ class SlicingUnivariateTest(nn.Module):
         num_slices: number K of random unit directions per step.
         reduction: ``"mean"`` or ``"sum"`` over all slices and leading dims (a scalar), or
             ``None`` for the per-slice statistics ``(*, num_slices)``.
-        seed: seed of the direction stream (see :func:`directions`).
         sampler: law of the directions before normalisation; ``"gaussian"``, the only one
             (as in the original release), gives directions uniform on the sphere.
-            Keyword-only (the original's fourth positional argument; here that is ``seed``).
         clip_value: ``None`` (the default), or a number: per-slice statistics below it are
             set to 0 (and pass no gradient) before the reduction, as in the original.
-            Keyword-only.
+        seed: seed of the direction stream (see :func:`directions`); keyword-only.
 
     Attributes:
         step: the step counter (a buffer); ``global_step`` is the original release's name.
@@ -90,17 +88,12 @@ class SlicingUnivariateTest(nn.Module):
         univariate_test: nn.Module,
         num_slices: int,
         reduction: str | None = "mean",
-        seed: int = 0,
-        *,
         sampler: str = "gaussian",
         clip_value: float | None = None,
+        *,
+        seed: int = 0,
     ):
         super().__init__()
-        if isinstance(seed, str):
-            raise ValueError(
-                f"seed must be an integer >= 0, got {seed!r}: the fourth positional argument "
-                "is seed here, not the original release's sampler; pass sampler= by keyword"
-            )
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         if sampler != "gaussian":

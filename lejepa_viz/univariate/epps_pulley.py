@@ -40,12 +40,12 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 import torch
-from torch import nn
 from torch.autograd.function import once_differentiable
 
 from .._checks import as_samples, integer_at_least, positive
 from ..distributed import all_reduce_sum
 from . import _native, _triton
+from .base import UnivariateTest
 
 # Elements of one (rows, K, T) work buffer: 4 MB on a CPU (near the cache, and few enough
 # ops that thread wake-ups do not dominate), 128 MB on a GPU (large enough to keep it busy).
@@ -58,6 +58,7 @@ _PLAIN_ELEMENTS = 1 << 27
 # of rotations m ≤ RESTART - 1 (tests/test_kernels.py measures it at T = 17, 33, 65).
 RESTART = 16
 KERNELS = ("auto", "native", "torch", "plain", "triton")
+INTEGRATIONS = ("trapezoid",)  # the only rule the original release implements
 _choice = threading.local()
 
 
@@ -369,13 +370,20 @@ def epps_pulley(x: torch.Tensor, t_max: float = 3.0, n_points: int = 17) -> torc
     return ecf_statistic(as_samples(x), None, t_max, n_points)
 
 
-class EppsPulley(nn.Module):
+class EppsPulley(UnivariateTest):
     """Epps–Pulley test against N(0, 1), ``(*, N, K) -> (*, K)``; see :func:`epps_pulley`.
 
     Args:
         t_max: upper end of the integration interval.
         n_points: number of quadrature knots (``num_points`` is accepted as an alias, as in
             the original LeJEPA Quick Start).
+        integration: ``"trapezoid"``, the only rule (as in the original release, whose
+            docstring lists others its code does not have).
+
+    Attributes:
+        t, phi, weights: the knots ``(n_points,)``, ``e^{-t²/2}`` there and the quadrature
+            weights times ``phi`` (see :func:`epps_pulley_quadrature`), float32 buffers as in
+            the original, not saved in the state dict (the statistic uses the float64 ones).
 
     Example:
         >>> test = EppsPulley(num_points=17)
@@ -383,7 +391,14 @@ class EppsPulley(nn.Module):
         torch.Size([8])
     """
 
-    def __init__(self, t_max: float = 3.0, n_points: int = 17, *, num_points: int | None = None):
+    def __init__(
+        self,
+        t_max: float = 3.0,
+        n_points: int = 17,
+        integration: str = "trapezoid",
+        *,
+        num_points: int | None = None,
+    ):
         super().__init__()
         if num_points is not None:
             if n_points != 17 and n_points != num_points:
@@ -391,11 +406,18 @@ class EppsPulley(nn.Module):
                     f"n_points={n_points} and num_points={num_points} disagree; give one of them"
                 )
             n_points = num_points
+        if integration not in INTEGRATIONS:
+            raise ValueError(f"integration must be one of {INTEGRATIONS}, got {integration!r}")
         self.t_max = positive(t_max, "t_max")
         self.n_points = integer_at_least(n_points, 2, "n_points")
+        self.integration = integration
+        t, weights, phi = _quadrature(self.t_max, self.n_points)
+        self.register_buffer("t", t.float(), persistent=False)
+        self.register_buffer("phi", phi.float(), persistent=False)
+        self.register_buffer("weights", weights.float(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ecf_statistic(as_samples(x), None, self.t_max, self.n_points)
 
     def extra_repr(self) -> str:
-        return f"t_max={self.t_max}, n_points={self.n_points}"
+        return f"t_max={self.t_max}, n_points={self.n_points}, integration={self.integration!r}"
