@@ -32,8 +32,8 @@ def z_test(x: torch.Tensor) -> torch.Tensor:
 
 
 def test_statistics_are_every_univariate_module():
-    modules = {name for name in univariate.__all__ if name[0].isupper()}
-    assert set(STATISTICS) == modules
+    modules = {name for name in univariate.__all__ if name[0].isupper()} - {"UnivariateTest"}
+    assert set(STATISTICS) == modules  # every statistic; UnivariateTest is their base class
     x = torch.randn(64, 3, dtype=torch.float64)
     for name, fn in STATISTICS.items():
         torch.testing.assert_close(fn(x), getattr(univariate, name)()(x))
