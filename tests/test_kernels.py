@@ -246,3 +246,36 @@ def test_triton_kernel_in_the_interpreter_matches_the_float64_formula():
     done = run_python(TRITON_CHECK, TRITON_INTERPRET="1")
     assert done.returncode == 0, done.stderr[-3000:]
     assert float(done.stdout.split()[-1]) < 2e-6
+
+
+WIDTHS_CHECK = """
+    import torch
+    from lejepa_viz.univariate import _native
+    from lejepa_viz.univariate.epps_pulley import ecf_kernel, ecf_statistic, ecf_sums
+    assert _native.library() is not None
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(2, 203, 12, generator=g) * 1.3 + 0.2).requires_grad_(True)
+    A = torch.nn.functional.normalize(torch.randn(12, 37, generator=g), dim=0)
+    with ecf_kernel("native"):
+        sums = ecf_sums(x, A, 3.0, 40)  # restarts at knots 17 and 33
+        ecf_statistic(x, A, 3.0, 40).sum().backward()
+    xd = x.detach().double().requires_grad_(True)
+    t = torch.linspace(0, 3.0, 40, dtype=torch.float64)[1:]
+    u = (xd.detach() @ A.double()).unsqueeze(-1) * t
+    with ecf_kernel("torch"):
+        ecf_statistic(xd, A.double(), 3.0, 40).sum().backward()
+    err_sums = max(((s - r).abs().max() / 203).item() for s, r in zip(sums, (u.cos().sum(1), u.sin().sum(1))))
+    err_grad = ((x.grad.double() - xd.grad).abs().max() / xd.grad.abs().max()).item()
+    print(err_sums, err_grad)
+"""
+
+
+@needs_native
+@pytest.mark.parametrize("march", ["x86-64-v3", "x86-64"])  # AVX2: 8 lanes; SSE2: 4 lanes
+def test_narrower_vector_builds_give_the_same_values(march, tmp_path):
+    if not sys.platform.startswith("linux") or os.uname().machine != "x86_64":
+        pytest.skip("x86-64 targets")
+    done = run_python(WIDTHS_CHECK, LEJEPA_VIZ_MARCH=march, LEJEPA_VIZ_CACHE=str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    err_sums, err_grad = map(float, done.stdout.split())
+    assert err_sums < 3e-7 and err_grad < 1e-5

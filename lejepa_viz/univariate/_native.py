@@ -2,7 +2,7 @@
 
 The C file needs no Python or torch headers, so a build takes well under a second with the
 system's C compiler (``$CC``, else ``cc``/``gcc``/``clang``), tuned to this machine's CPU
-(``-march=native``). The library is cached under ``$LEJEPA_VIZ_CACHE`` (default
+(``-march=native``: the C file picks its vector width and row groups from the instruction set). The library is cached under ``$LEJEPA_VIZ_CACHE`` (default
 ``~/.cache/lejepa_viz``), keyed by the source, the compiler and the CPU's feature flags, and
 written atomically, so processes sharing a home on different machines never load a library
 built for another CPU. Without a compiler, or when a build fails, :func:`library` returns
@@ -51,14 +51,21 @@ def _compiler() -> str | None:
     )
 
 
+def _march() -> str:
+    """The CPU the kernel is built for: ``$LEJEPA_VIZ_MARCH`` (e.g. ``x86-64-v3`` for AVX2,
+    ``x86-64`` for SSE2, to measure or test those builds here), else this one (``native``)."""
+    return os.environ.get("LEJEPA_VIZ_MARCH", "native")
+
+
 def build(compiler: str, target: Path) -> None:
     """Compile ``ecf_kernel.c`` into ``target`` (tuned to this CPU when the compiler can)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         out = Path(tmp) / target.name
         errors = ""
-        # Best first: tuned to this CPU with OpenMP, then without either (POSIX threads)
-        for extra in (("-march=native", "-fopenmp"), ("-march=native",), ("-fopenmp",), ()):
+        # Best first: tuned with OpenMP, then without either (POSIX threads, generic code)
+        march = f"-march={_march()}"
+        for extra in ((march, "-fopenmp"), (march,), ("-fopenmp",), ()):
             cmd = [compiler, *FLAGS, *extra, str(SOURCE), "-o", str(out), "-lm"]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
             if done.returncode == 0:
@@ -81,7 +88,8 @@ def library() -> ctypes.CDLL | None:
     try:
         if compiler is None:
             raise RuntimeError("no C compiler found (set CC, or install gcc)")
-        key = hashlib.sha256(b"\0".join([source, compiler.encode(), _cpu_signature().encode()]))
+        parts = [source, compiler.encode(), _cpu_signature().encode(), _march().encode()]
+        key = hashlib.sha256(b"\0".join(parts))
         path = cache_dir() / f"ecf_kernel-{platform.machine()}-{key.hexdigest()[:16]}.so"
         if not path.exists():
             build(compiler, path)

@@ -5,8 +5,8 @@
  * angle-addition recurrence e^{i(m+1)θ} = e^{imθ}·e^{iθ} (four multiply-adds), restarted
  * from a directly computed e^{imθ} at m = 1 + restart, 1 + 2·restart, ... so that the rounding error, which
  * grows about linearly in the number of rotations, stays bounded (see epps_pulley.py).
- * Sixteen lanes of k per vector (GCC vector extensions: one AVX-512 register, two AVX2
- * registers), four rows of n at a time for independent dependency chains, float32 partial
+ * Lanes of k a vector (GCC vector extensions; one register: 16 with AVX-512, 8 with AVX2,
+ * 4 with SSE), a few rows of n at a time for independent dependency chains, float32 partial
  * sums over at most 128 rows flushed into float64. Threads split k: OpenMP's when built with
  * -fopenmp (the pool torch already runs), else POSIX threads.
  *
@@ -19,17 +19,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define W 16          /* lanes per vector */
-#define FLUSH 32      /* groups of four rows summed in float32 before a float64 flush */
+/* Lanes per vector and rows per group, by instruction set (the build uses -march=native):
+ * one register a vector, and as many independent rows as the registers hold (AVX-512 has 32
+ * vector registers, AVX2 and SSE 16). Sizes wider than the machine's registers spill. */
+#ifndef W
+#if defined(__AVX512F__)
+#define W 16
+#elif defined(__AVX__)
+#define W 8
+#else
+#define W 4
+#endif
+#endif
+#ifndef FWD_ROWS
+#if defined(__AVX512F__)
+#define FWD_ROWS 4
+#else
+#define FWD_ROWS 2
+#endif
+#endif
+#define FLUSH 32      /* groups of rows summed in float32 before a float64 flush */
 #define MAX_T 1024    /* knots per call (the Python side checks) */
 #ifndef BWD_ROWS
-#define BWD_ROWS 8    /* rows per Horner group: independent chains of two multiply-adds */
+#if defined(__AVX512F__)
+#define BWD_ROWS 8 /* rows per Horner group: independent chains of two multiply-adds */
+#else
+#define BWD_ROWS 4
+#endif
 #endif
 #define BIG 8192.0f   /* |angle| beyond which the polynomial's range reduction is not trusted */
 
 typedef float vf __attribute__((vector_size(4 * W)));
 typedef int32_t vi __attribute__((vector_size(4 * W)));
-typedef double vd __attribute__((vector_size(8 * W)));
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -90,11 +111,10 @@ INLINE void start(vf u, double dt, int m, vf *c, vf *s) { sincos_v(u * splat((fl
 
 /* G rows (G constant at each call site) of one block of n lanes: add cos/sin to fc/fs. */
 INLINE void fwd_rows(const job_t *j, const float *const *row, int G, int n, vf *fc, vf *fs) {
-    vf u[4], c1[4], s1[4], c[4], s[4];
+    vf c1[FWD_ROWS], s1[FWD_ROWS], c[FWD_ROWS], s[FWD_ROWS];
     vf step = splat((float)j->dt);
     for (int g = 0; g < G; g++) {
-        u[g] = load(row[g], n);
-        sincos_v(u[g] * step, &s1[g], &c1[g]);
+        sincos_v(load(row[g], n) * step, &s1[g], &c1[g]);
     }
     for (int m0 = 1; m0 <= j->T; m0 += j->restart) { /* knots m0 .. m0 + restart - 1 */
         int m_end = m0 + j->restart - 1 < j->T ? m0 + j->restart - 1 : j->T;
@@ -103,7 +123,7 @@ INLINE void fwd_rows(const job_t *j, const float *const *row, int G, int n, vf *
                 c[g] = c1[g];
                 s[g] = s1[g];
             } else {
-                start(u[g], j->dt, m0, &c[g], &s[g]);
+                start(load(row[g], n), j->dt, m0, &c[g], &s[g]);
             }
         }
         for (int m = m0;; m++) {
@@ -144,15 +164,15 @@ static void fwd_block(const job_t *j, int64_t k, int n, vf *fc, vf *fs, double *
         memset(fc, 0, sizeof(vf) * T);
         memset(fs, 0, sizeof(vf) * T);
         for (int group = 0; group < FLUSH && i < j->rows; group++) {
-            const float *row[4];
-            int G = j->rows - i >= 4 ? 4 : 1;
+            const float *row[FWD_ROWS];
+            int G = j->rows - i >= FWD_ROWS ? FWD_ROWS : 1;
             for (int g = 0; g < G; g++) row[g] = j->u + (i + g) * j->ldu + k;
             int big = 0;
             for (int g = 0; g < G; g++) big |= any_big(load(row[g], n) * widest);
             if (big) {
                 for (int g = 0; g < G; g++) fwd_exact(j, row[g], n, dc, ds);
-            } else if (G == 4) {
-                fwd_rows(j, row, 4, n, fc, fs);
+            } else if (G == FWD_ROWS) {
+                fwd_rows(j, row, FWD_ROWS, n, fc, fs);
             } else {
                 fwd_rows(j, row, 1, n, fc, fs);
             }
