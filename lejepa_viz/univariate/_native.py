@@ -22,6 +22,8 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 
+import torch
+
 SOURCE = Path(__file__).with_name("ecf_kernel.c")
 FLAGS = ("-O3", "-fPIC", "-shared", "-pthread", "-fno-math-errno")
 MAX_KNOTS = 1024  # MAX_T in the C file
@@ -103,7 +105,23 @@ def library() -> ctypes.CDLL | None:
         )
         return None
     lib.lv_ecf_forward.argtypes = [_ptr, _i64, _i64, _i64, _f64, _i32, _i32, _ptr, _ptr, _i32]
-    lib.lv_ecf_backward.argtypes = [_ptr, _i64, _i64, _i64, _f64, _i32, _i32, _ptr, _ptr, _ptr]
-    lib.lv_ecf_backward.argtypes += [_i64, _i32]
+    lib.lv_ecf_backward.argtypes = [_ptr, _i64, _i64, _i64, _f64, _i32, _ptr, _ptr, _ptr, _i64]
+    lib.lv_ecf_backward.argtypes += [_i32]
     lib.lv_ecf_forward.restype = lib.lv_ecf_backward.restype = ctypes.c_int
     return lib
+
+
+def derivative_coefficients(
+    grad_cos: torch.Tensor | None, grad_sin: torch.Tensor | None, dt: float, like: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The coefficients both compiled kernels' backward takes, from the gradients of the ECF
+    sums (``(B, K, T)`` float64 each, None for zero): ``∂/∂u Σ_j (gc_j cos(t_j u) + gs_j
+    sin(t_j u)) = Σ_j a_j cos(t_j u) + b_j sin(t_j u)`` with ``a_j = t_j gs_j`` and
+    ``b_j = −t_j gc_j``, ``t_j = j·dt``; returned as float32 ``(B, T, K)``, contiguous, on
+    ``like``'s device."""
+    given = grad_cos if grad_cos is not None else grad_sin
+    t = torch.arange(1, given.shape[-1] + 1, dtype=torch.float64, device=like.device) * dt
+    zeros = torch.zeros_like(given)
+    a = t * (zeros if grad_sin is None else grad_sin)
+    b = -t * (zeros if grad_cos is None else grad_cos)
+    return tuple(c.transpose(1, 2).float().contiguous() for c in (a, b))

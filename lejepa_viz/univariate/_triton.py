@@ -20,6 +20,8 @@ import os
 import torch
 from torch.autograd.function import once_differentiable
 
+from ._native import derivative_coefficients
+
 BLOCK_N, BLOCK_K, BLOCK_D = 64, 32, 32
 
 
@@ -68,17 +70,14 @@ class _TritonECFSums(torch.autograd.Function):
         x, A = ctx.saved_tensors
         B, N, D = x.shape
         K = D if A is None else A.shape[1]
-        t = torch.arange(1, ctx.T + 1, dtype=torch.float64, device=x.device) * ctx.dt
-        zeros = x.new_zeros(B, K, ctx.T, dtype=torch.float64)
-        cos_coef = (t * (zeros if grad_sin is None else grad_sin)).transpose(1, 2).float()
-        sin_coef = (-t * (zeros if grad_cos is None else grad_cos)).transpose(1, 2).float()
+        cos_coef, sin_coef = derivative_coefficients(grad_cos, grad_sin, ctx.dt, x)
         grad_u = x.new_empty(B, N, K, dtype=torch.float32)
         _launch(
             "backward",
             x,
             A,
-            cos_coef.contiguous(),
-            sin_coef.contiguous(),
+            cos_coef,
+            sin_coef,
             grad_u,
             N,
             D,

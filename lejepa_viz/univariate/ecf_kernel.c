@@ -3,8 +3,9 @@
  *
  * One sine/cosine pair per (n, k) gives the step e^{iθ}, θ = dt·u; the knots follow by the
  * angle-addition recurrence e^{i(m+1)θ} = e^{imθ}·e^{iθ} (four multiply-adds), restarted
- * from a directly computed e^{imθ} at m = 1 + restart, 1 + 2·restart, ... so that the rounding error, which
- * grows about linearly in the number of rotations, stays bounded (see epps_pulley.py).
+ * from a directly computed e^{imθ} at m = 1 + restart, 1 + 2·restart, ... so that the
+ * rounding error, which grows about linearly in the number of rotations, stays bounded (see
+ * epps_pulley.py). The backward is Horner's rule in e^{iθ} (no restarts, see bwd_rows).
  * Lanes of k a vector (GCC vector extensions; one register: 16 with AVX-512, 8 with AVX2,
  * 4 with SSE), a few rows of n at a time for independent dependency chains, float32 partial
  * sums over at most 128 rows flushed into float64. Threads split k: OpenMP's when built with
@@ -337,9 +338,8 @@ int lv_ecf_forward(const float *u, int64_t rows, int64_t K, int64_t ldu, double 
 
 /* grad[n, k] = Σ_m a[m, k]·cos(t_m u[n, k]) + b[m, k]·sin(t_m u[n, k]); a, b of shape (T, K). */
 int lv_ecf_backward(const float *u, int64_t rows, int64_t K, int64_t ldu, double dt, int32_t T,
-                    int32_t restart, const float *a, const float *b, float *grad, int64_t ldg,
-                    int32_t threads) {
-    if (T < 1 || T > MAX_T || restart < 2) return 2;
-    job_t j = {u, rows, ldu, 0, K, K, dt, T, restart, NULL, NULL, a, b, grad, ldg};
+                    const float *a, const float *b, float *grad, int64_t ldg, int32_t threads) {
+    if (T < 1 || T > MAX_T) return 2;
+    job_t j = {u, rows, ldu, 0, K, K, dt, T, 0, NULL, NULL, a, b, grad, ldg};
     return run(j, threads, bwd_job);
 }

@@ -244,12 +244,7 @@ class _NativeECFSums(torch.autograd.Function):
         lib, threads = _native.library(), torch.get_num_threads()
         B, N, _ = x.shape
         K = x.shape[-1] if A is None else A.shape[1]
-        # d/du Σ_j (gc_j cos(t_j u) + gs_j sin(t_j u)) = Σ_j (t_j gs_j) cos(t_j u) - (t_j gc_j) sin(t_j u)
-        t = torch.arange(1, T + 1, dtype=torch.float64) * dt
-        zeros = x.new_zeros(B, K, T, dtype=torch.float64)
-        cos_coef = (t * (zeros if grad_sin is None else grad_sin)).transpose(1, 2).float()
-        sin_coef = (-t * (zeros if grad_cos is None else grad_cos)).transpose(1, 2).float()
-        cos_coef, sin_coef = cos_coef.contiguous(), sin_coef.contiguous()  # (B, T, K)
+        cos_coef, sin_coef = _native.derivative_coefficients(grad_cos, grad_sin, dt, x)
         need_x, need_A = ctx.needs_input_grad[0], A is not None and ctx.needs_input_grad[1]
         grad_x = torch.empty_like(x) if need_x else None
         grad_A = torch.zeros_like(A) if need_A else None
@@ -269,7 +264,6 @@ class _NativeECFSums(torch.autograd.Function):
                     uc.stride(0),
                     dt,
                     T,
-                    RESTART,
                     cos_coef[b].data_ptr(),
                     sin_coef[b].data_ptr(),
                     gu.data_ptr(),
@@ -325,7 +319,7 @@ def ecf_statistic(
         ``(*, K)`` statistics in ``x.dtype``. Under DDP the ECF sums and the sample count are
         all-reduced first, so every rank holds the statistic of the global batch.
     """
-    t, weights, phi = (v.to(x.device) for v in _quadrature(t_max, n_points))
+    _, weights, phi = (v.to(x.device) for v in _quadrature(t_max, n_points))
     lead, (N, D) = x.shape[:-2], x.shape[-2:]
     with torch.autocast(device_type=x.device.type, enabled=False):
         if A is not None:
