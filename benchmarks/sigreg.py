@@ -124,18 +124,6 @@ def float32_error(device: str) -> float:
     return abs(ours - exact).item() / exact.item()
 
 
-def best_of(fn, repeats: int = 5) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def floor_ms(N: int, D: int, K: int, T: int, device: str) -> tuple[float, str]:
     """The unavoidable work at this machine's measured rates, and how they were measured.
 
@@ -147,9 +135,12 @@ def floor_ms(N: int, D: int, K: int, T: int, device: str) -> tuple[float, str]:
     g = torch.Generator().manual_seed(0)
     x, A = torch.randn(N, D, generator=g).to(device), torch.randn(D, K, generator=g).to(device)
     u = (x @ A).contiguous()
-    mm = best_of(lambda: x @ A)
+    sync = torch.cuda.synchronize if device == "cuda" else lambda: None
+    t = best_times(
+        {"mm": lambda: (x @ A, sync()), "trig": lambda: (torch.sin(u), torch.cos(u), sync())}, 5
+    )
+    mm, trig = t["mm"], t["trig"]
     flops = 2 * N * D * K / mm
-    trig = best_of(lambda: (torch.sin(u), torch.cos(u)))
     recurrence = 2 * 4 * 2 * N * K * (T - 1) / flops
     floor = 2 * mm + trig + recurrence
     how = (
