@@ -33,7 +33,13 @@ from functools import partial
 import torch
 
 from lejepa_viz import SIGReg
-from lejepa_viz.univariate.epps_pulley import chosen_kernel, ecf_kernel, epps_pulley_quadrature
+from lejepa_viz.univariate import _native
+from lejepa_viz.univariate.epps_pulley import (
+    RESTART,
+    chosen_kernel,
+    ecf_kernel,
+    epps_pulley_quadrature,
+)
 
 TARGET = (4096, 128, 1024)
 
@@ -151,10 +157,35 @@ def floor_ms(N: int, D: int, K: int, T: int, device: str) -> tuple[float, str]:
     return 1e3 * floor, how
 
 
+def kernel_ms(N: int, K: int, T: int) -> tuple[float, float]:
+    """The C kernel alone (no projection, no autograd): forward and backward ms on ``u`` of
+    shape (N, K), as built for ``$LEJEPA_VIZ_MARCH`` (default: this CPU)."""
+    lib, threads = _native.library(), torch.get_num_threads()
+    g = torch.Generator().manual_seed(0)
+    u = torch.randn(N, K, generator=g) * 1.3 + 0.2
+    a, b = torch.randn(2, T, K, generator=g)
+    sums, grad = torch.zeros(2, T, K, dtype=torch.float64), torch.empty(N, K)
+    dt = 3.0 / T
+    args = (u.data_ptr(), N, K, K, dt, T)
+    t = best_times(
+        {
+            "forward": lambda: lib.lv_ecf_forward(
+                *args, RESTART, sums[0].data_ptr(), sums[1].data_ptr(), threads
+            ),
+            "backward": lambda: lib.lv_ecf_backward(
+                *args, a.data_ptr(), b.data_ptr(), grad.data_ptr(), K, threads
+            ),
+        },
+        7,
+    )
+    return 1e3 * t["forward"], 1e3 * t["backward"]
+
+
 WARMUP = """
 import time, torch
 t0 = time.perf_counter()
 from lejepa_viz import SIGReg
+from lejepa_viz.univariate import _native
 x = torch.randn(4096, 128, requires_grad=True)
 SIGReg(num_slices=1024)(x).backward()
 print(time.perf_counter() - t0)
@@ -250,6 +281,13 @@ def main() -> None:
         f"- floor estimate         {floor:7.1f} ms   ours takes {1e3 * t['ours'] / floor:.1f}× it"
     )
     print(f"  ({how})")
+    if device == "cpu" and kernel == "native":
+        forward, backward = kernel_ms(N, K, 16)
+        march = os.environ.get("LEJEPA_VIZ_MARCH", "native")
+        print(
+            f"- the C kernel alone (-march={march}): forward {forward:.1f} ms, "
+            f"backward {backward:.1f} ms"
+        )
     if device == "cpu":
         built, cached, chunked = warmup_seconds()
         print(
