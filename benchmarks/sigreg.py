@@ -34,7 +34,7 @@ import torch
 
 from lejepa_viz import SIGReg
 from lejepa_viz.univariate import _native
-from lejepa_viz.univariate.epps_pulley import (
+from lejepa_viz.univariate.ecf import (
     RESTART,
     chosen_kernel,
     ecf_kernel,

@@ -13,16 +13,32 @@ The original release's Quick Start runs unchanged with ``import lejepa_viz as le
 """
 
 from . import multivariate, univariate
-from .model import load_encoder
-from .sigreg import LeJEPALoss, NullLevel, SIGReg, lejepa_loss, null_level, null_mean
+from .backbones import load_backbone, load_encoder
+from .sigreg import (
+    JUDGE_SEED,
+    JUDGE_SLICES,
+    Judged,
+    LeJEPALoss,
+    NullLevel,
+    SIGReg,
+    judge,
+    lejepa_loss,
+    null_level,
+    null_mean,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "JUDGE_SEED",
+    "JUDGE_SLICES",
+    "Judged",
     "LeJEPALoss",
     "NullLevel",
     "SIGReg",
+    "judge",
     "lejepa_loss",
+    "load_backbone",
     "load_encoder",
     "multivariate",
     "null_level",

@@ -1,5 +1,9 @@
 """The only module that talks to ``torch.distributed``, and where a process picks its device
-(:func:`resolve_device`) and, for tiny tensors, its CPU threads (:func:`one_thread`).
+(:func:`resolve_device`), for tiny tensors its CPU threads (:func:`one_thread`), and seeds
+what it builds without touching the global random state (:func:`seeded`). The training loop
+reaches the process group only through here: :func:`setup`, :func:`data_parallel`,
+:func:`max_over_ranks` (its time budget), :func:`gather_objects` (checkpoints),
+:func:`divergence` and :func:`cleanup`.
 
 SIGReg is a statistic of the *global* batch: under DDP every rank sums its local empirical
 characteristic function and sample count, and these sums are all-reduced with the
@@ -43,6 +47,24 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Inside the block torch's CPU random state is seeded with ``seed``; after it, the state is
+    what it was before (what a seeded initialisation needs, without seeding the caller).
+
+    Example:
+        >>> with seeded(0):
+        ...     a = torch.rand(2)
+        >>> with seeded(0):
+        ...     b = torch.rand(2)
+        >>> torch.equal(a, b)
+        True
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def is_distributed() -> bool:
     """True inside an initialised process group with more than one rank."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -70,6 +92,14 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return all_reduce(tensor, op=dist.ReduceOp.SUM)
 
 
+def data_parallel(module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` wrapped in ``DistributedDataParallel`` inside a process group (its gradients
+    averaged over the ranks in backward), ``module`` itself outside one."""
+    if not is_distributed():
+        return module
+    return torch.nn.parallel.DistributedDataParallel(module)
+
+
 def setup(device: torch.device) -> torch.device:
     """Join the process group that ``torchrun`` describes in the environment, if any.
 
@@ -86,13 +116,34 @@ def setup(device: torch.device) -> torch.device:
     return device
 
 
-def any_rank(flag: bool, device: torch.device) -> bool:
-    """True on every rank when ``flag`` is true on at least one (e.g. a time budget ran out)."""
+def max_over_ranks(value: float, device: torch.device) -> float:
+    """The largest ``value`` over all ranks, on every rank (one all-reduce: the host waits for
+    it); ``value`` itself outside a process group.
+
+    Example:
+        >>> max_over_ranks(2.5, torch.device("cpu"))
+        2.5
+    """
     if not is_distributed():
-        return flag
-    value = torch.tensor(float(flag), device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+        return value
+    tensor = torch.tensor(float(value), dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tensor.item()
+
+
+def gather_objects(obj: object) -> list:
+    """Every rank's ``obj`` (anything picklable), in rank order, on every rank; ``[obj]``
+    outside a process group.
+
+    Example:
+        >>> gather_objects({"rank": 0})
+        [{'rank': 0}]
+    """
+    if not is_distributed():
+        return [obj]
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
 
 
 def cleanup() -> None:

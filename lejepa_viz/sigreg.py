@@ -13,11 +13,13 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from ._checks import as_samples, integer_at_least, positive
 from .multivariate.slicing import SlicingUnivariateTest
-from .univariate.epps_pulley import EppsPulley, epps_pulley_quadrature
+from .univariate.ecf import epps_pulley_quadrature
+from .univariate.epps_pulley import EppsPulley
 
 
 class SIGReg(SlicingUnivariateTest):
@@ -117,6 +119,10 @@ class NullLevel(NamedTuple):
     num_slices: int
     views: int = 1
 
+    def __str__(self) -> str:
+        """``mean ± 2 sd``, the band as the pictures print it."""
+        return f"{self.mean:.2f} ± {2 * self.sd:.2f}"
+
     @property
     def low(self) -> float:
         return max(0.0, self.mean - 2 * self.sd)
@@ -209,3 +215,55 @@ def null_level(
     t_max = positive(t_max, "t_max")
     sd = _null_sd(n, dim, views, num_slices, n_points, t_max, reps, seed)
     return NullLevel(null_mean(n_points, t_max), sd, n, dim, num_slices, views)
+
+
+JUDGE_SLICES, JUDGE_SEED = 1024, 12345  # the judge's directions: fixed, unseen by any loss
+
+
+class Judged(NamedTuple):
+    """A sample's SIGReg on the judge's directions, beside the level of a true N(0, I) sample
+    of its size: ``value`` a float for one sample, ``(S,)`` float64 for S frames."""
+
+    value: float | np.ndarray
+    null: NullLevel
+
+
+def judge(
+    z: torch.Tensor | np.ndarray, *, num_slices: int = JUDGE_SLICES, seed: int = JUDGE_SEED
+) -> Judged:
+    """Read a sample with fresh directions: its SIGReg on ``num_slices`` fixed directions no
+    loss uses (those of ``SIGReg(num_slices, seed=seed)`` at step 0), and the
+    :func:`null_level` of a true N(0, I) sample of the same ``n``, ``D`` and ``num_slices``.
+
+    The one way a picture, a flow or a toy run reads "how Gaussian is this": the same
+    directions at every frame, so a curve over frames is smooth, and never the loss's own
+    directions, which the sample was pushed to fit.
+
+    Args:
+        z: one sample ``(n, D)``, or frames ``(S, n, D)`` read on the same directions in one
+            fused call; a frame holding NaN or Inf (a frame without a sample) reads NaN.
+        num_slices: the judge's directions.
+        seed: their seed.
+
+    Raises:
+        ValueError: a sample ``(n, D)`` with NaN / Inf, a shape other than those two, n < 2.
+
+    Example:
+        >>> judged = judge(torch.randn(512, 16, generator=torch.Generator().manual_seed(0)))
+        >>> judged.null.low < judged.value < judged.null.high, round(judged.null.mean, 3)
+        (True, 1.052)
+    """
+    z = torch.as_tensor(z)
+    if z.ndim == 2:
+        z = as_samples(z, "z")
+    if z.ndim not in (2, 3) or z.shape[-2] < 2 or z.shape[-1] < 1:
+        raise ValueError(f"z must have shape (n, D) or (S, n, D) with n >= 2, got {tuple(z.shape)}")
+    frames = z.float() if z.ndim == 3 else z.float()[None]  # (S, n, D)
+    finite = torch.isfinite(frames).flatten(1).all(1)  # (S,)
+    values = torch.full((len(frames),), float("nan"), dtype=torch.float64)
+    if finite.any():
+        test = SlicingUnivariateTest(EppsPulley(), num_slices, None, seed=seed)
+        with torch.no_grad():
+            values[finite] = test(frames[finite], step=0).mean(-1).double()  # (S',)
+    null = null_level(z.shape[-2], z.shape[-1], num_slices=num_slices)
+    return Judged(values.numpy() if z.ndim == 3 else float(values[0]), null)

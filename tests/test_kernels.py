@@ -2,7 +2,6 @@
 gradients, its error bound, its build and cache), the Triton kernel in Triton's interpreter,
 and which kernel each input gets."""
 
-import importlib
 import os
 import subprocess
 import sys
@@ -14,11 +13,9 @@ import pytest
 import torch
 
 from lejepa_viz.univariate import _native
-from lejepa_viz.univariate.epps_pulley import chosen_kernel, ecf_kernel, ecf_statistic, ecf_sums
-
-ep = importlib.import_module(
-    "lejepa_viz.univariate.epps_pulley"
-)  # the package exports a function of that name
+from lejepa_viz.univariate import ecf as ecf_module
+from lejepa_viz.univariate.ecf import chosen_kernel, ecf_kernel, ecf_sums
+from lejepa_viz.univariate.epps_pulley import ecf_statistic
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_native = pytest.mark.skipif(
@@ -101,7 +98,7 @@ def test_recurrence_error_grows_linearly_and_restarts_cap_it(monkeypatch):
     angle = t32[:, None] * u[0, 0].double()  # (T, K)
     errors = {}
     for restart in (16, 10**6):
-        monkeypatch.setattr(ep, "RESTART", restart)
+        monkeypatch.setattr(ecf_module, "RESTART", restart)
         with ecf_kernel("native"):
             c, s = ecf_sums(u, None, 3.0, n_points)  # (1, K, T)
         err = torch.maximum((c[0].T - angle.cos()).abs(), (s[0].T - angle.sin()).abs())
@@ -196,7 +193,7 @@ def test_without_a_compiler_sigreg_warns_once_and_uses_the_torch_kernel(tmp_path
         """
         import warnings, torch
         from lejepa_viz import SIGReg
-        from lejepa_viz.univariate.epps_pulley import chosen_kernel
+        from lejepa_viz.univariate.ecf import chosen_kernel
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             SIGReg(num_slices=8)(torch.randn(64, 4))
@@ -213,7 +210,8 @@ def test_without_a_compiler_sigreg_warns_once_and_uses_the_torch_kernel(tmp_path
 
 TRITON_CHECK = """
     import torch
-    from lejepa_viz.univariate.epps_pulley import ecf_kernel, ecf_statistic, ecf_sums
+    from lejepa_viz.univariate.ecf import ecf_kernel, ecf_sums
+    from lejepa_viz.univariate.epps_pulley import ecf_statistic
     g = torch.Generator().manual_seed(0)
     worst = 0.0
     for B, N, D, K, n_points, project in [(1, 100, 20, 40, 5, True), (2, 70, 40, 33, 40, True),
@@ -251,7 +249,8 @@ def test_triton_kernel_in_the_interpreter_matches_the_float64_formula():
 WIDTHS_CHECK = """
     import torch
     from lejepa_viz.univariate import _native
-    from lejepa_viz.univariate.epps_pulley import ecf_kernel, ecf_statistic, ecf_sums
+    from lejepa_viz.univariate.ecf import ecf_kernel, ecf_sums
+    from lejepa_viz.univariate.epps_pulley import ecf_statistic
     assert _native.library() is not None
     g = torch.Generator().manual_seed(0)
     x = (torch.randn(2, 203, 12, generator=g) * 1.3 + 0.2).requires_grad_(True)

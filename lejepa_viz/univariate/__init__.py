@@ -9,8 +9,9 @@ from . import utils
 from .anderson_darling import AndersonDarling, anderson_darling
 from .base import UnivariateTest
 from .cramer_von_mises import CramerVonMises, cramer_von_mises
+from .ecf import epps_pulley_quadrature
 from .entropy import Entropy, entropy, vasicek_entropy
-from .epps_pulley import EppsPulley, epps_pulley, epps_pulley_quadrature
+from .epps_pulley import EppsPulley, epps_pulley
 from .jarque_bera import ExtendedJarqueBera, JarqueBera, extended_jarque_bera, jarque_bera
 from .likelihood import NLL, nll
 from .moments import Moments, moments, original_moments

@@ -8,6 +8,8 @@ meaning; which tests read ``eps`` is said in each test's docstring.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -68,3 +70,21 @@ class UnivariateTest(nn.Module):
     def world_size(self) -> int:
         """Number of ranks of the process group, 1 outside one."""
         return distributed.world_size()
+
+
+class FunctionTest(UnivariateTest):
+    """A test that is one function of the sample, ``statistic(x)``, as a module. ``eps`` and
+    ``sorted`` are accepted and stored, as in the original release, which reads neither for
+    these tests (the statistics do not depend on the order).
+
+    Example:
+        >>> class MeanOfSquares(FunctionTest):
+        ...     statistic = staticmethod(lambda x: x.square().mean(-2))
+        >>> MeanOfSquares()(torch.ones(4, 2)).tolist()
+        [1.0, 1.0]
+    """
+
+    statistic: Callable[[torch.Tensor], torch.Tensor]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.statistic(x)

@@ -5,7 +5,7 @@
  * angle-addition recurrence e^{i(m+1)θ} = e^{imθ}·e^{iθ} (four multiply-adds), restarted
  * from a directly computed e^{imθ} at m = 1 + restart, 1 + 2·restart, ... so that the
  * rounding error, which grows about linearly in the number of rotations, stays bounded (see
- * epps_pulley.py). The backward is Horner's rule in e^{iθ} (no restarts, see bwd_rows).
+ * ecf.py). The backward is Horner's rule in e^{iθ} (no restarts, see bwd_rows).
  * Lanes of k a vector (GCC vector extensions; one register: 16 with AVX-512, 8 with AVX2,
  * 4 with SSE), a few rows of n at a time for independent dependency chains, float32 partial
  * sums over at most 128 rows flushed into float64. Threads split k: OpenMP's when built with

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from .._checks import as_samples
-from .base import UnivariateTest
+from .base import FunctionTest
 from .vcreg import _vcreg
 
 
@@ -76,29 +76,20 @@ def extended_jarque_bera(x: torch.Tensor) -> torch.Tensor:
     return _vcreg(x) + _jarque_bera(x)
 
 
-class JarqueBera(UnivariateTest):
+class JarqueBera(FunctionTest):
     """Jarque–Bera test, ``(*, N, K) -> (*, K)``; see :func:`jarque_bera`.
-
-    Args:
-        eps: accepted and stored (the base's argument); not read.
-        sorted: accepted and stored; the statistic does not depend on the order.
 
     Example:
         >>> JarqueBera()(torch.randn(2, 100, 3)).shape
         torch.Size([2, 3])
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return jarque_bera(x)
+    statistic = staticmethod(jarque_bera)
 
 
-class ExtendedJarqueBera(UnivariateTest):
+class ExtendedJarqueBera(FunctionTest):
     """Extended Jarque–Bera test against N(0, 1), ``(*, N, K) -> (*, K)``; see
     :func:`extended_jarque_bera`.
-
-    Args:
-        eps: accepted and stored, as in the original release, which does not read it either.
-        sorted: accepted and stored; the statistic does not depend on the order.
 
     The original release standardises the skewness and kurtosis by the unbiased variance
     ``s²``; this uses the biased ``m2``, as scipy's Jarque–Bera does.
@@ -108,5 +99,4 @@ class ExtendedJarqueBera(UnivariateTest):
         torch.Size([2, 3])
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return extended_jarque_bera(x)
+    statistic = staticmethod(extended_jarque_bera)

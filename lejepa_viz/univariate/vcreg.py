@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from .._checks import as_samples
-from .base import UnivariateTest
+from .base import FunctionTest
 
 
 def _vcreg(x: torch.Tensor) -> torch.Tensor:
@@ -47,17 +47,12 @@ def vcreg(x: torch.Tensor) -> torch.Tensor:
     return _vcreg(as_samples(x))
 
 
-class VCReg(UnivariateTest):
+class VCReg(FunctionTest):
     """Mean-and-variance test against N(0, 1), ``(*, N, K) -> (*, K)``; see :func:`vcreg`.
-
-    Args:
-        eps: accepted and stored, as in the original release, which does not read it either.
-        sorted: accepted and stored; the statistic does not depend on the order.
 
     Example:
         >>> VCReg()(torch.randn(2, 100, 3)).shape
         torch.Size([2, 3])
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return vcreg(x)
+    statistic = staticmethod(vcreg)
