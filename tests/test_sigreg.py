@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import scipy.stats
 import torch
@@ -303,3 +304,27 @@ def test_null_level_matches_a_simulation_with_the_plain_formula():
     assert four.sd == pytest.approx(level.sd / 2, rel=0.25) and four.mean == level.mean
     with pytest.raises(ValueError, match="n must"):
         lejepa.null_level(1, 2)
+
+
+def test_the_judge_reads_fixed_unseen_directions_beside_the_null_level():
+    from conftest import plain_sigreg
+    from lejepa_viz.sigreg import JUDGE_SEED, JUDGE_SLICES, judge, null_level
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(3, 128, 6, generator=g) * torch.tensor([1.0, 2.0, 0.5])[:, None, None]
+    frames = judge(z)
+    expected = [plain_sigreg(f, JUDGE_SLICES, JUDGE_SEED) for f in z]
+    assert frames.value.shape == (3,)
+    assert frames.value == pytest.approx(expected, rel=1e-5)  # the same directions every frame
+    assert judge(z[1]).value == pytest.approx(expected[1], rel=1e-5)
+    assert frames.null == null_level(128, 6, num_slices=JUDGE_SLICES)
+    assert judge(z[0], num_slices=8, seed=3).value == pytest.approx(
+        plain_sigreg(z[0], 8, 3), rel=1e-5
+    )
+    z[1, 5, 2] = float("nan")  # a frame without a sample reads NaN, the others are unchanged
+    with_nan = judge(z).value
+    assert np.isnan(with_nan[1]) and with_nan[[0, 2]] == pytest.approx(frames.value[[0, 2]])
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        judge(z[1])
+    with pytest.raises(ValueError, match=r"\(n, D\) or \(S, n, D\)"):
+        judge(torch.zeros(2, 2, 3, 4))
