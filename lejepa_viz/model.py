@@ -1,9 +1,13 @@
-"""The LeJEPA encoder: any timm backbone plus an MLP projector, with probe features and patch tokens.
+"""The LeJEPA encoder: a backbone it is given plus an MLP projector; the readouts of its ViT.
 
-Images enter as floats in [0, 1] of shape (B, C, H, W) at the training resolution; the encoder
-normalises them itself with the dataset's mean and std (buffers saved with the weights), so
-``load_encoder(path).features(images)`` needs nothing else. ``forward`` returns the backbone
-embedding (what the online probe reads) and the projector output ``z`` (what the loss sees).
+Images enter as floats in [0, 1] of shape (B, C, H, W) at the encoder's resolution; the
+encoder normalises them itself with the dataset's mean and std (buffers saved with the
+weights). ``forward`` returns the backbone embedding (what the online probe reads) and the
+projector output ``z`` (what the loss sees). :class:`Encoder` wraps any built backbone
+(:meth:`Encoder.build` builds a timm one from a name; :mod:`lejepa_viz.backbones` loads one
+from weights); what is not the module's own job is a function here: BatchNorm statistics
+(:func:`batch_statistics`, :func:`precise_bn`) and a ViT's last-layer patch tokens and [CLS]
+attention (:func:`patch_tokens`, :func:`cls_attention`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from timm.models import register_model
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from .runs import load_checkpoint
+from .distributed import seeded
 
 # CPU-fast defaults per dataset: a small timm CNN for small greyscale images (3-4x faster
 # than a tiny ViT at 28x28), a small ViT for photos (patch features for the PCA maps).
@@ -81,29 +85,54 @@ class Projector(nn.Sequential):
 
 
 class Encoder(nn.Module):
-    """Backbone + projector.
+    """A backbone it is given, its input normalisation, and a projector.
 
     Args:
-        backbone: a timm model name.
-        in_chans: image channels.
-        image_size: training resolution (ViTs are built for it).
-        mean: per-channel mean of the images in [0, 1].
-        std: per-channel standard deviation.
-        proj_hidden: projector width.
-        proj_dim: projector output dimension D of ``z``.
-        pretrained: load timm's pretrained weights (needs a network).
+        backbone: a built model mapping normalised images ``(B, C, H, W)`` to embeddings
+            ``(B, F)`` with ``num_features = F`` (any timm model with ``num_classes=0``).
+        name: its timm architecture name (with ``backbone_kwargs``, what rebuilds it).
+        image_size: the input resolution it is used at.
+        mean, std: per-channel normalisation of images in [0, 1]; their length is the number
+            of channels C.
         backbone_kwargs: timm arguments beyond the name's defaults (an architecture read from
             weights, :func:`lejepa_viz.backbones.load_backbone`).
+        proj_hidden: projector width.
+        proj_dim: projector output dimension D of ``z``.
 
     Example:
-        >>> enc = Encoder("test_resnet", in_chans=1, image_size=28, mean=(0.29,), std=(0.35,))
+        >>> enc = Encoder.build("test_resnet", in_chans=1, image_size=28, mean=(0.29,),
+        ...                     std=(0.35,))
         >>> emb, z = enc(torch.rand(4, 1, 28, 28))
-        >>> emb.shape, z.shape, enc.features(torch.rand(4, 1, 28, 28)).shape
-        (torch.Size([4, 96]), torch.Size([4, 128]), torch.Size([4, 2144]))
+        >>> emb.shape, z.shape, Encoder.build(**enc.config).config == enc.config
+        (torch.Size([4, 96]), torch.Size([4, 128]), True)
     """
 
     def __init__(
         self,
+        backbone: nn.Module,
+        *,
+        name: str,
+        image_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        backbone_kwargs: dict | None = None,
+        proj_hidden: int = 512,
+        proj_dim: int = 128,
+    ):
+        super().__init__()
+        if len(mean) != len(std) or not len(mean):
+            raise ValueError(f"mean and std need one value per channel, got {mean} and {std}")
+        self.name, self.image_size = name, int(image_size)
+        self.channel_mean, self.channel_std = tuple(mean), tuple(std)
+        self.backbone_kwargs = dict(backbone_kwargs or {})
+        self.backbone = backbone
+        self.projector = Projector(backbone.num_features, proj_hidden, proj_dim)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(-1, 1, 1))
+
+    @classmethod
+    def build(
+        cls,
         backbone: str,
         in_chans: int,
         image_size: int,
@@ -111,39 +140,68 @@ class Encoder(nn.Module):
         std: Sequence[float],
         proj_hidden: int = 512,
         proj_dim: int = 128,
-        pretrained: bool = False,
         backbone_kwargs: dict | None = None,
-    ):
-        super().__init__()
+        pretrained: bool = False,
+    ) -> Encoder:
+        """An encoder around a new timm backbone ``backbone`` (a name) for ``in_chans`` x
+        ``image_size``² images; ``Encoder.build(**encoder.config)`` rebuilds an encoder's
+        architecture. ``pretrained`` loads timm's weights (needs a network)."""
         if len(mean) != in_chans or len(std) != in_chans:
             raise ValueError(f"mean and std need {in_chans} values, got {mean} and {std}")
-        self.config = dict(
-            backbone=backbone,
-            in_chans=in_chans,
+        kwargs = dict(backbone_kwargs or {})
+        extra = {k: v for k, v in kwargs.items() if k not in ("in_chans", "img_size")}
+        module = create_backbone(backbone, in_chans, image_size, pretrained, **extra)
+        return cls(
+            module,
+            name=backbone,
             image_size=image_size,
-            mean=tuple(mean),
-            std=tuple(std),
+            mean=mean,
+            std=std,
+            backbone_kwargs=kwargs,
             proj_hidden=proj_hidden,
             proj_dim=proj_dim,
         )
-        if backbone_kwargs:
-            self.config["backbone_kwargs"] = dict(backbone_kwargs)
-        extra = {
-            k: v for k, v in (backbone_kwargs or {}).items() if k not in ("in_chans", "img_size")
-        }
-        self.backbone = create_backbone(backbone, in_chans, image_size, pretrained, **extra)
-        self.projector = Projector(self.backbone.num_features, proj_hidden, proj_dim)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(-1, 1, 1))
+
+    @property
+    def config(self) -> dict:
+        """What :meth:`build` takes to rebuild this architecture (saved in checkpoints)."""
+        first, last = self.projector[0], self.projector[-1]
+        config = dict(
+            backbone=self.name,
+            in_chans=len(self.channel_mean),
+            image_size=self.image_size,
+            mean=self.channel_mean,
+            std=self.channel_std,
+            proj_hidden=first.out_features,
+            proj_dim=last.out_features,
+        )
+        if self.backbone_kwargs:
+            config["backbone_kwargs"] = dict(self.backbone_kwargs)
+        return config
 
     @property
     def is_vit(self) -> bool:
         return isinstance(self.backbone, VisionTransformer)
 
     @property
+    def has_cls(self) -> bool:
+        """A ViT with a [CLS] token (the attention maps read its row)."""
+        return self.is_vit and getattr(self.backbone, "cls_token", None) is not None
+
+    @property
     def embed_dim(self) -> int:
         """Width of the backbone embedding that ``forward`` returns."""
         return self.backbone.num_features
+
+    def set_input_size(self, image_size: int) -> Encoder:
+        """Use the ViT at ``image_size`` pixels: its position embeddings are resampled
+        (bicubic), the way DINOv2 maps are drawn above the training resolution."""
+        if not self.is_vit:
+            raise ValueError(f"only a ViT changes its input size; {self.name!r} is not one")
+        if image_size != self.image_size:
+            self.backbone.set_input_size(img_size=image_size)
+            self.image_size = int(image_size)
+        return self
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         return (images - self.mean) / self.std
@@ -167,157 +225,143 @@ class Encoder(nn.Module):
         z = self.projector(torch.cat(emb))  # (V·B, D)
         return z.view(-1, B, z.shape[-1]), emb[0]
 
-    def batchnorms(self) -> list[nn.modules.batchnorm._BatchNorm]:
-        return [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-    @contextmanager
-    def batch_statistics(self) -> Iterator[Encoder]:
-        """Inside the block the encoder is in train mode, so BatchNorm normalises a batch with
-        its own statistics, and no running statistic changes (not even the batch counter);
-        mode and BatchNorm settings are restored after. (No gradients are taken here: wrap
-        the call in ``no_grad``.)"""
-        was_training, norms = self.training, self.batchnorms()
-        for m in norms:
-            m.track_running_stats = False  # train mode: batch statistics, nothing updated
-        self.train()
-        try:
-            yield self
-        finally:
-            for m in norms:
-                m.track_running_stats = True
-            self.train(was_training)
-
-    @torch.no_grad()
-    def precise_bn(self, images: torch.Tensor, batch_size: int = 512) -> None:
-        """Re-estimate every BatchNorm's running statistics as the plain average over the
-        batches of ``images`` (uint8 or floats in [0, 1], ``(N, C, H, W)``): "precise BN".
-
-        Training views reach the backbone in separate calls (global, then local) whose
-        statistics differ, and the running averages mix them, so in eval mode clean images
-        are normalised with statistics they do not have (a 3-minute Fashion-MNIST CNN: SIGReg
-        of 512 clean test images 31.9; after this, 10.6, the probes unchanged). Only buffers
-        change, which training never reads (train mode uses batch statistics).
-        """
-        norms = self.batchnorms()
-        momenta = [m.momentum for m in norms]
-        was_training = self.training
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average over the batches
-        self.train()
-        try:
-            for chunk in images.split(batch_size):
-                chunk = chunk.to(self.mean.device)
-                self(chunk.float() / 255 if chunk.dtype == torch.uint8 else chunk.float())
-        finally:
-            for m, momentum in zip(norms, momenta, strict=True):
-                m.momentum = momentum
-            self.train(was_training)
-
-    @torch.no_grad()
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Probe features (B, F') of float images (B, C, H, W) in [0, 1].
-
-        ViTs: the CLS tokens of the last two blocks (after the final norm), concatenated.
-        CNNs: the maps of the last four feature levels, each average-pooled to at most a
-        4 x 4 grid and flattened, concatenated (backbones without ``forward_intermediates``:
-        the pooled embedding). Keeping the coarse layout matters on small images: on
-        Fashion-MNIST (test_byobnet, 28 x 28; 20k / 5k-image subsets) the last three levels'
-        grids (4 x 4, 2 x 2, 1 x 1: 1,792 numbers) score 86.96% linear and 84.62% k-NN after 3
-        minutes where the globally pooled maps score 85.90% and 80.82%; after 10 minutes the
-        fourth level (stage 0 at 4 x 4, 2,304 numbers in all) adds 0.66 points of linear
-        probe (88.12 → 88.78%), k-NN level (86.12 → 86.18%).
-        """
-        x = self.normalize(images)
-        if not self.is_vit:
-            if not hasattr(self.backbone, "forward_intermediates"):
-                return self.backbone(x)
-            levels = min(CNN_FEATURE_LEVELS, len(self.backbone.feature_info))
-            maps = self.backbone.forward_intermediates(x, indices=levels, intermediates_only=True)
-            grids = [
-                F.adaptive_avg_pool2d(m, [min(CNN_FEATURE_GRID, s) for s in m.shape[-2:]])
-                for m in maps
-            ]
-            return torch.cat([g.flatten(1) for g in grids], dim=-1)  # (B, Σ C·h·w)
-        blocks = self.backbone.forward_intermediates(
-            x,
-            indices=2,
-            return_prefix_tokens=True,
-            norm=True,
-            output_fmt="NLC",
-            intermediates_only=True,
-        )
-        return torch.cat([prefix[:, 0] for _, prefix in blocks], dim=-1)
-
-    @property
-    def has_cls(self) -> bool:
-        """A ViT with a [CLS] token (the attention maps read its row)."""
-        return self.is_vit and getattr(self.backbone, "cls_token", None) is not None
-
-    @torch.no_grad()
-    def cls_attention(self, images: torch.Tensor) -> torch.Tensor:
-        """The last block's attention of the [CLS] token over the patches, per head:
-        ``(B, heads, P)`` for float images ``(B, C, H, W)`` in [0, 1], each row summing to at
-        most 1 (the rest goes to [CLS] itself and any register tokens).
-
-        Computed from the block's own weights on its input: ``softmax(q_cls · kᵀ · scale)``
-        with ``q, k`` from the block's ``qkv`` after its first norm (and ``q_norm`` /
-        ``k_norm``), as the paper's Fig. 13 and DINO read it.
-        """
-        if not self.has_cls:
-            name = self.config["backbone"]
-            raise ValueError(f"attention maps need a ViT with a [CLS] token, {name!r} is not one")
-        block = self.backbone.blocks[-1]
-        seen = []
-        hook = block.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
-        try:
-            self.backbone.forward_features(self.normalize(images))
-        finally:
-            hook.remove()
-        x = block.norm1(seen[0])  # (B, N, C): the block's input, normalised as it does
-        attn = block.attn
-        B, N, _ = x.shape
-        qkv = attn.qkv(x).reshape(B, N, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
-        q, k = attn.q_norm(qkv[0]), attn.k_norm(qkv[1])  # (B, heads, N, head_dim)
-        weights = (q[:, :, :1] * attn.scale @ k.transpose(-2, -1)).softmax(-1)  # (B, h, 1, N)
-        return weights[:, :, 0, self.backbone.num_prefix_tokens :]  # (B, heads, P)
-
-    @torch.no_grad()
-    def patch_tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """Last-layer normalised patch tokens (B, P, F) of a ViT backbone, P = (H/p)·(W/p)."""
-        if not self.is_vit:
-            name = self.config["backbone"]
-            raise ValueError(f"patch tokens need a ViT backbone, {name!r} is not one")
-        tokens = self.backbone.forward_features(self.normalize(images))  # (B, prefix + P, F)
-        return tokens[:, self.backbone.num_prefix_tokens :]
-
 
 def random_twin(encoder: Encoder, seed: int = 0) -> Encoder:
-    """The same architecture as ``encoder`` at a seeded random initialisation, in eval mode."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return Encoder(**encoder.config).eval()
+    """The same architecture as ``encoder`` at a seeded random initialisation, in eval mode, on
+    the CPU (the global random state is left as it was)."""
+    with seeded(seed):
+        return Encoder.build(**encoder.config).eval()
 
 
-def encoder_from_checkpoint(ckpt: dict) -> Encoder:
-    """The encoder stored in a loaded ``lejepa-viz train`` checkpoint dict, in eval mode."""
-    if not isinstance(ckpt, dict) or "encoder_config" not in ckpt or "model" not in ckpt:
-        raise ValueError("not a lejepa-viz checkpoint (needs encoder_config and model)")
-    encoder = Encoder(**ckpt["encoder_config"])
-    prefix = "encoder."  # the checkpoint holds the whole model: encoder + online probe
-    encoder.load_state_dict(
-        {k[len(prefix) :]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
-    )
-    return encoder.eval()
+# ----------------------------------------------------------------------------- BatchNorm
 
 
-def load_encoder(path: str, map_location: str | torch.device = "cpu") -> Encoder:
-    """The trained encoder of a ``lejepa-viz train`` checkpoint, in eval mode.
+def batchnorms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
-    Its ``features(images)`` takes float images in [0, 1] of shape (N, C, H, W) at the training
-    resolution and normalises them itself.
-    """
+
+@contextmanager
+def batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
+    """Inside the block ``module`` is in train mode, so BatchNorm normalises a batch with its
+    own statistics, and no running statistic changes (not even the batch counter); mode and
+    BatchNorm settings are restored after. (No gradients are taken here: wrap the call in
+    ``no_grad``.)"""
+    was_training, norms = module.training, batchnorms(module)
+    for m in norms:
+        m.track_running_stats = False  # train mode: batch statistics, nothing updated
+    module.train()
     try:
-        return encoder_from_checkpoint(load_checkpoint(path)).to(map_location)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+        yield module
+    finally:
+        for m in norms:
+            m.track_running_stats = True
+        module.train(was_training)
+
+
+@torch.no_grad()
+def precise_bn(encoder: Encoder, images: torch.Tensor, batch_size: int = 512) -> None:
+    """Re-estimate every BatchNorm's running statistics as the plain average over the batches
+    of ``images`` (uint8 or floats in [0, 1], ``(N, C, H, W)``): "precise BN".
+
+    Training views reach the backbone in separate calls (global, then local) whose statistics
+    differ, and the running averages mix them, so in eval mode clean images would be
+    normalised with statistics they do not have. Only buffers change, which training never
+    reads (train mode uses batch statistics).
+    """
+    norms = batchnorms(encoder)
+    momenta = [m.momentum for m in norms]
+    was_training = encoder.training
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches
+    encoder.train()
+    try:
+        for chunk in images.split(batch_size):
+            chunk = chunk.to(encoder.mean.device)
+            encoder(chunk.float() / 255 if chunk.dtype == torch.uint8 else chunk.float())
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        encoder.train(was_training)
+
+
+# ----------------------------------------------------------------------------- readouts
+
+
+@torch.no_grad()
+def probe_features(encoder: Encoder, images: torch.Tensor) -> torch.Tensor:
+    """What the probes read of float images ``(B, C, H, W)`` in [0, 1]: ``(B, F')``.
+
+    ViTs: the [CLS] tokens of the last two blocks (after the final norm), concatenated.
+    CNNs: the maps of the last four feature levels, each average-pooled to at most a 4 x 4
+    grid and flattened, concatenated (backbones without ``forward_intermediates``: the pooled
+    embedding). Keeping the coarse layout matters on small images: the README's table
+    measures it on Fashion-MNIST, for the trained CNN and for random initialisation alike.
+
+    Example:
+        >>> enc = Encoder.build("test_resnet", 1, 28, mean=(0.29,), std=(0.35,))
+        >>> probe_features(enc, torch.rand(4, 1, 28, 28)).shape
+        torch.Size([4, 2144])
+    """
+    x = encoder.normalize(images)
+    backbone = encoder.backbone
+    if not encoder.is_vit:
+        if not hasattr(backbone, "forward_intermediates"):
+            return backbone(x)
+        levels = min(CNN_FEATURE_LEVELS, len(backbone.feature_info))
+        maps = backbone.forward_intermediates(x, indices=levels, intermediates_only=True)
+        grids = [
+            F.adaptive_avg_pool2d(m, [min(CNN_FEATURE_GRID, s) for s in m.shape[-2:]]) for m in maps
+        ]
+        return torch.cat([g.flatten(1) for g in grids], dim=-1)  # (B, Σ C·h·w)
+    blocks = backbone.forward_intermediates(
+        x,
+        indices=2,
+        return_prefix_tokens=True,
+        norm=True,
+        output_fmt="NLC",
+        intermediates_only=True,
+    )
+    return torch.cat([prefix[:, 0] for _, prefix in blocks], dim=-1)
+
+
+def _vit(encoder: Encoder, what: str, cls: bool = False) -> VisionTransformer:
+    if not (encoder.has_cls if cls else encoder.is_vit):
+        need = "a ViT with a [CLS] token" if cls else f"a ViT backbone ({VIT_HINT})"
+        raise ValueError(f"{what} need {need}; {encoder.name!r} is not one")
+    return encoder.backbone
+
+
+@torch.no_grad()
+def patch_tokens(encoder: Encoder, images: torch.Tensor) -> torch.Tensor:
+    """Last-layer normalised patch tokens ``(B, P, F)`` of a ViT encoder for float images
+    ``(B, C, H, W)`` in [0, 1], P = (H/p)·(W/p)."""
+    vit = _vit(encoder, "patch tokens")
+    tokens = vit.forward_features(encoder.normalize(images))  # (B, prefix + P, F)
+    return tokens[:, vit.num_prefix_tokens :]
+
+
+@torch.no_grad()
+def cls_attention(encoder: Encoder, images: torch.Tensor) -> torch.Tensor:
+    """The last block's attention of the [CLS] token over the patches, per head:
+    ``(B, heads, P)`` for float images ``(B, C, H, W)`` in [0, 1], each row summing to at most
+    1 (the rest goes to [CLS] itself and any register tokens), as the paper's Fig. 13 and
+    DINO read it.
+
+    The block's own attention probabilities, read where timm's ``Attention`` applies its
+    dropout to them (timm's ``AttentionExtract`` reads them there too); the fused kernel,
+    which never forms them, is switched off for this one pass.
+    """
+    vit = _vit(encoder, "attention maps", cls=True)
+    attn = vit.blocks[-1].attn
+    if not hasattr(attn, "attn_drop") or not hasattr(attn, "fused_attn"):
+        raise ValueError(f"the last block's {type(attn).__name__} keeps no attention to read")
+    seen, fused = [], attn.fused_attn
+    hook = attn.attn_drop.register_forward_hook(lambda module, args, out: seen.append(out))
+    attn.fused_attn = False
+    try:
+        vit.forward_features(encoder.normalize(images))
+    finally:
+        attn.fused_attn = fused
+        hook.remove()
+    return seen[0][:, :, 0, vit.num_prefix_tokens :]  # (B, heads, N, N) -> (B, heads, P)

@@ -8,9 +8,10 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from lejepa_viz.backbones import find_prefix, load_backbone, load_patch_encoder, parse_hub
+from lejepa_viz.backbones import find_prefix, load_backbone, load_encoder, parse_hub
 from lejepa_viz.cli import main
-from lejepa_viz.viz.pca import patch_tokens
+from lejepa_viz.model import Encoder
+from lejepa_viz.viz.patches import patch_tokens
 
 # ViT-S/16's width and heads at two blocks and 64 px: the real layouts' key names and shapes,
 # small enough for a test
@@ -108,7 +109,7 @@ def test_the_encoder_of_the_pictures_reads_the_same_tokens(tmp_path, source, x):
         {"state_dict": {f"backbone.{k}": v for k, v in source.state_dict().items()}},
         tmp_path / "w.ckpt",
     )
-    encoder = load_patch_encoder(weights=tmp_path / "w.ckpt")
+    encoder = load_encoder(tmp_path / "w.ckpt")
     mean = torch.tensor(encoder.config["mean"]).view(3, 1, 1)
     std = torch.tensor(encoder.config["std"]).view(3, 1, 1)
     with torch.no_grad():
@@ -200,7 +201,6 @@ def test_a_run_keeps_its_backbones_and_evolve_draws_them(tmp_path):
     import imageio.v3 as iio
 
     from conftest import tiny_config
-    from lejepa_viz.model import load_encoder
     from lejepa_viz.train import train
 
     cfg = tiny_config(
@@ -219,6 +219,7 @@ def test_a_run_keeps_its_backbones_and_evolve_draws_them(tmp_path):
     final = load_encoder(str(tmp_path / "run" / "checkpoint.pt"))
     b = load_backbone(kept[-1])
     assert b.image_size == 32 and b.mean == final.config["mean"]
+    assert b.name == "vit_pico_patch8" and b.kwargs == {}  # as the run named it, not a guess
     for key, value in final.backbone.state_dict().items():
         torch.testing.assert_close(b.model.state_dict()[key], value.half().float())
     out = tmp_path / "evolve.gif"
@@ -231,3 +232,81 @@ def test_a_run_keeps_its_backbones_and_evolve_draws_them(tmp_path):
         )
     assert main([*argv, "--out", str(out)]) == 0
     assert iio.imread(out, index=None).shape[0] == 3  # one frame per checkpoint
+
+
+# --- load_encoder: what the apps call once ------------------------------------------------
+
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def images():
+    return torch.randint(
+        0, 256, (5, 3, SIZE, SIZE), generator=torch.Generator().manual_seed(1), dtype=torch.uint8
+    )
+
+
+def test_local_weights_pt_and_safetensors_give_the_source_models_tokens(tmp_path, images):
+    torch.manual_seed(5)
+    source = timm.create_model("test_vit", img_size=SIZE)  # a classifier: its head is dropped
+    state = source.state_dict()
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, tmp_path / "w.pth")
+    save_file(state, tmp_path / "w.safetensors")
+    x = images.float() / 255
+    with torch.no_grad():
+        expected = source.forward_features((x - 0.5) / 0.5)[:, source.num_prefix_tokens :]
+    for name in ("w.pth", "w.safetensors"):
+        enc = load_encoder(tmp_path / name, backbone="test_vit")
+        assert not enc.training and enc.name == "test_vit" and enc.image_size == SIZE
+        torch.testing.assert_close(patch_tokens(enc, images).view(5, 16, -1), expected)
+    torch.save({k: v for k, v in state.items() if k != "norm.weight"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"does not fit: 1 missing keys: \['norm.weight'\]"):
+        load_encoder(tmp_path / "other.pt", backbone="test_vit")
+    with pytest.raises(FileNotFoundError, match="nope.pt does not exist"):
+        load_encoder(tmp_path / "nope.pt", backbone="test_vit")
+
+
+def test_a_checkpoint_gives_its_whole_encoder_at_any_resolution(tmp_path, images):
+    torch.manual_seed(0)
+    encoder = Encoder.build("test_vit", 3, SIZE, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
+    model = {f"encoder.{k}": v for k, v in encoder.state_dict().items()}
+    model["probe.weight"] = torch.zeros(3, encoder.embed_dim)  # the online probe rides along
+    torch.save({"encoder_config": encoder.config, "model": model}, tmp_path / "run.pt")
+    enc = load_encoder(tmp_path / "run.pt")
+    assert enc.config == encoder.config and not enc.training
+    for key, value in encoder.state_dict().items():  # the projector too
+        torch.testing.assert_close(enc.state_dict()[key], value)
+    larger = load_encoder(tmp_path / "run.pt", image_size=96)
+    assert larger.image_size == 96
+    assert patch_tokens(larger, images).shape == (5, 6, 6, encoder.embed_dim)
+    with pytest.raises(FileNotFoundError, match="missing.pt does not exist"):
+        load_encoder(tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="image_size must be an integer >= 1"):
+        load_encoder(tmp_path / "run.pt", image_size=0)
+    cnn = Encoder.build("test_resnet", 3, 32, mean=(0.5,) * 3, std=(0.5,) * 3)
+    cnn_model = {f"encoder.{k}": v for k, v in cnn.state_dict().items()}
+    torch.save({"encoder_config": cnn.config, "model": cnn_model}, tmp_path / "cnn.pt")
+    assert load_encoder(tmp_path / "cnn.pt").name == "test_resnet"  # loads; maps refuse it
+    with pytest.raises(ValueError, match="only a ViT changes its input size"):
+        load_encoder(tmp_path / "cnn.pt", image_size=64)
+
+
+def test_pretrained_weights_without_a_network_say_what_to_do(monkeypatch):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    real = timm.create_model
+
+    def offline(name, *args, pretrained=False, **kwargs):
+        if pretrained:
+            raise LocalEntryNotFoundError("cannot find the requested files in the local cache")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(timm, "create_model", offline)
+    with pytest.raises(ConnectionError, match="pretrained weights for 'test_vit'") as err:
+        load_encoder("test_vit")
+    message = str(err.value)
+    assert "network" in message and "local weight file or folder" in message
+    assert "LocalEntryNotFoundError" in message
+    with pytest.raises(ValueError, match="timm has no pretrained weights for 'vit_pico_patch8'"):
+        load_encoder("vit_pico_patch8")

@@ -308,9 +308,9 @@ def test_run_features_are_the_subset_the_seed_draws(digits_run):
 
 
 def test_run_features_read_the_layer_asked_for(digits_run):
+    from lejepa_viz.backbones import load_encoder
     from lejepa_viz.data import load_dataset
     from lejepa_viz.evaluate import run_features
-    from lejepa_viz.model import load_encoder
 
     encoder = load_encoder(digits_run / "checkpoint.pt").eval()
     data = load_dataset("digits", "train")

@@ -6,9 +6,9 @@ Everything here works on feature arrays ``(N, F)`` and label arrays ``(N,)``:
 three protocols of the LeJEPA paper's results table on them.
 
 The probe is scikit-learn's ``StandardScaler`` + multinomial ``LogisticRegression`` (lbfgs).
-Standardising makes lbfgs well conditioned: on 60000 × 512 float32 features of Fashion-MNIST
-(two CPU cores) it converges in about 500 iterations and 45 s, and pure-noise features converge
-in a few iterations, so the defaults need neither saga nor a looser ``tol``.
+Standardising makes lbfgs well conditioned (frozen features of a whole Fashion-MNIST split
+converge within the default iterations; pure-noise features in a few), so the defaults need
+neither saga nor a looser ``tol``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from .._checks import integer_at_least, positive
+from ..model import probe_features
 
 Shot = int | str  # a number of examples per class, or "all"
 
@@ -346,14 +347,14 @@ def encoder_features(
     """What ``encoder`` makes of uint8 ``images`` ``(N, C, H, W)``: float32 ``(N, F)``,
     computed on ``device`` with the encoder in eval mode.
 
-    ``layer``: ``"features"`` (``encoder.features``, what the probes read), ``"embedding"``
+    ``layer``: ``"features"`` (:func:`~lejepa_viz.model.probe_features`, what the probes read), ``"embedding"``
     (the backbone's pooled output, the projector's input) or ``"projector"`` (z, what SIGReg
     acts on)."""
     if layer not in LAYERS:
         raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
     encoder.eval()
     pick = {
-        "features": lambda x: encoder.features(x),
+        "features": lambda x: probe_features(encoder, x),
         "embedding": lambda x: encoder(x)[0],
         "projector": lambda x: encoder(x)[1],
     }[layer]

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..backbones import encoder_from_checkpoint
 from ..data import ImageDataset, load_dataset
 from ..distributed import resolve_device
-from ..model import Encoder, encoder_from_checkpoint, random_twin
+from ..model import Encoder, random_twin
 from ..runs import Run, load_checkpoint, save_json
 from .probes import (
     encoder_features,
