@@ -2,8 +2,8 @@
 
 Builds synthetic snapshots like a training run's (100 frames of n = 512 points in D = 128,
 10 classes, spreading from a collapsed cloud to N(0, I), with SIGReg and prediction curves)
-and times, separately: the set-up (projections, histograms, ECF gaps, the figure), rendering
-all frames, and writing the GIF. Prints; asserts nothing.
+and times, separately: the numbers (projections, histograms, ECF gaps, judged SIGReg), the
+figure, rendering all frames, and writing the GIF. Prints; asserts nothing.
 
     python benchmarks/animate.py                            # synthetic, 100 frames
     python benchmarks/animate.py --snapshots runs/x/snapshots.pt   # a real run
@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lejepa_viz.runs import Snapshots, load_curves, load_snapshots
-from lejepa_viz.viz.convergence import ConvergenceAnimation
+from lejepa_viz.runs import Snapshots, load_recording
+from lejepa_viz.viz.convergence import snapshots_data
+from lejepa_viz.viz.animation import ConvergenceAnimation
 from lejepa_viz.viz.export import save_animation
 
 
@@ -54,9 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.snapshots:
-        snaps = load_snapshots(args.snapshots)
-        metrics = args.snapshots.with_name("metrics.jsonl")
-        curves = load_curves(metrics, snaps.run_id) if metrics.is_file() else None
+        snaps, curves = load_recording(args.snapshots)
     else:
         snaps, curves = synthetic(args.frames)
     S, n, D = snaps.z.shape
@@ -66,7 +65,9 @@ def main() -> None:
     )
 
     t0 = time.perf_counter()
-    anim = ConvergenceAnimation.from_snapshots(snaps, curves=curves)
+    data = snapshots_data(snaps, curves=curves)
+    t05 = time.perf_counter()
+    anim = ConvergenceAnimation(data)
     t1 = time.perf_counter()
     frames = anim.frames(progress=False)
     t2 = time.perf_counter()
@@ -75,7 +76,8 @@ def main() -> None:
         t3 = time.perf_counter()
         size = out.stat().st_size / 2**20
     render = t2 - t1
-    print(f"- set-up (projections, histograms, ECF gaps, figure): {t1 - t0:.2f} s")
+    print(f"- numbers (projections, histograms, ECF gaps, judged SIGReg): {t05 - t0:.2f} s")
+    print(f"- figure: {t1 - t05:.2f} s")
     print(
         f"- render: {render:.2f} s for {S} frames, {1e3 * render / S:.1f} ms/frame "
         f"({100 * render / S:.2f} s per 100 frames), {frames[0].shape[1]}×{frames[0].shape[0]} px"

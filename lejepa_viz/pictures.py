@@ -6,22 +6,12 @@ Each returns the file and the number that says the picture shows what it is name
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import NamedTuple
 
 from .toys.clouds import make_cloud
 from .toys.descent import sigreg_flow
 from .toys.tiny import lambda_runs
-from .viz.export import animation_path, save_animation
+from .viz.export import Drawn, animation_path, save_animation
 from .viz.toys import LambdaAnimation, flow_animation
-
-
-class Drawn(NamedTuple):
-    """A written picture and its numbers (``summary`` says them in one sentence)."""
-
-    path: Path
-    summary: str
-    numbers: dict
 
 
 def flow_gif(
@@ -56,7 +46,7 @@ def flow_gif(
     title = f"SIGReg gradient flow ({how}): {shape}, N = {n}, D = {dim}"
     animation = flow_animation(flow, title, seed)
     path = save_animation(animation.frames(progress), out, duration_ms)
-    null, values = animation.null, flow.values["sigreg"]
+    null, values = animation.data.null, flow.values["sigreg"]
     numbers = {
         "start": values[0],
         "final": values[-1],
@@ -68,7 +58,7 @@ def flow_gif(
     how = "stopped at the null level" if flow.stopped else "ran all its steps"
     summary = (
         f"SIGReg {values[0]:.1f} → {values[-1]:.2f} at step {flow.steps[-1]} ({how}); a true "
-        f"N(0, I) sample of {n} points: {null.mean:.2f} ± {2 * null.sd:.2f}"
+        f"N(0, I) sample of {n} points: {null}"
     )
     return Drawn(path, summary, numbers)
 
@@ -102,6 +92,6 @@ def lambda_gif(
             f"λ = {run.lam:g}: SIGReg {run.values['sigreg'][-1]:.2f}, std {run.values['std'][-1]:.2f}"
             for run in runs
         )
-        + f" (a true N(0, I) sample: SIGReg {null.mean:.2f} ± {2 * null.sd:.2f}, std 1)"
+        + f" (a true N(0, I) sample: SIGReg {null}, std 1)"
     )
     return Drawn(path, summary, numbers)

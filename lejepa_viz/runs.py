@@ -248,6 +248,29 @@ def load_curves(
     return {"SIGReg": (steps, sigreg), "prediction": (steps, pred)}
 
 
+def load_recording(
+    snapshots_path: str | os.PathLike, metrics_path: str | os.PathLike | None = None
+) -> tuple[Snapshots, dict[str, tuple[np.ndarray, np.ndarray]] | None]:
+    """A run's snapshots and its loss curves, as the convergence animation takes them.
+
+    Args:
+        snapshots_path: the ``snapshots.pt`` (see :func:`load_snapshots`).
+        metrics_path: the ``metrics.jsonl`` of the same run (see :func:`load_curves`, whose
+            run-id check applies); default: the one beside the snapshots, when there is one.
+
+    Returns:
+        ``(snapshots, curves)``, ``curves`` None without a metrics file.
+    """
+    snapshots_path = Path(snapshots_path)
+    snapshots = load_snapshots(snapshots_path)
+    if metrics_path is None:
+        beside = snapshots_path.with_name(Run.METRICS)
+        metrics_path = beside if beside.is_file() else None
+    if metrics_path is None:
+        return snapshots, None
+    return snapshots, load_curves(metrics_path, snapshots.run_id, source=snapshots_path)
+
+
 class Run:
     """The folder of one training run and the files in it (see the module docstring).
 

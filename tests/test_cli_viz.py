@@ -14,7 +14,7 @@ from lejepa_viz.model import Encoder
 def vit_weights(tmp_path_factory):
     """A random test_vit's weights as a local file, as a user without a network would pass."""
     torch.manual_seed(0)
-    enc = Encoder("test_vit", 3, 64, mean=(0.5,) * 3, std=(0.25,) * 3)
+    enc = Encoder.build("test_vit", 3, 64, mean=(0.5,) * 3, std=(0.25,) * 3)
     path = tmp_path_factory.mktemp("weights") / "test_vit.pt"
     torch.save(enc.backbone.state_dict(), path)
     return path
@@ -79,11 +79,12 @@ def test_video_from_a_folder_of_frames(tmp_path, vit_weights, photos):
             ["animate", "--snapshots", "nowhere/snapshots.pt", "--out", "a.gif"],
             "nowhere/snapshots.pt",
         ),
-        (["pca", "--out", "maps"], "give --checkpoint FILE, --weights SOURCE"),
+        (["pca", "--out", "maps"], "give --weights SOURCE (or --checkpoint FILE)"),
         (["pca", "--weights", "w.pt", "--out", "maps"], "weights file w.pt does not exist"),
+        (["maps", "--checkpoint", "c.pt", "--out", "m.png"], "weights file c.pt does not exist"),
         (
-            ["pca", "--checkpoint", "c.pt", "--weights", "w.pt", "--out", "m"],
-            "--checkpoint FILE alone",
+            ["evolve", "--weights", "a", "b", "--labels", "x", "--out", "e.gif"],
+            "1 --labels for 2 --weights",
         ),
         (["pca", "--images", "nowhere/", "--backbone", "test_vit", "--out", "m"], "nowhere"),
         (["pca", "--backbone", "test_resnet", "--out", "maps"], "ViT"),

@@ -43,8 +43,8 @@ def test_cloud_runs_collapse_at_zero_and_are_gaussian_above():
     torch.testing.assert_close(zero.snapshots[0], some.snapshots[0])  # same start
     (again,) = lambda_runs((0.2,), "cloud", steps=80, every=10, n=256)
     assert torch.equal(again.final, some.final)
-    # the recorded SIGReg: 256 fixed directions the loss never draws (seed + 1), plain formula
-    assert sigreg[1][-1] == pytest.approx(plain_sigreg(some.final, 256, 1), rel=1e-5)
+    # the recorded SIGReg: the judge's 1024 fixed directions (seed 12345), plain formula
+    assert sigreg[1][-1] == pytest.approx(plain_sigreg(some.final, 1024, 12345), rel=1e-5)
     with pytest.raises(ValueError, match="lam"):
         lambda_runs((1.5,), "cloud", steps=2)
 
@@ -63,3 +63,21 @@ def test_lambda_runs_cache(tmp_path, monkeypatch):
     assert torch.equal(loaded[1].final, first[1].final) and loaded[1].values == first[1].values
     other = lambda_runs((0.0, 0.5), "cloud", cache=cache, steps=6, every=5, n=32)  # retrained
     assert other[0].steps[-1] == 6
+    saved = torch.load(cache, weights_only=True)  # runs judged before the judge was recorded
+    del saved["key"]["judge"]
+    torch.save(saved, cache)
+    with monkeypatch.context() as m, pytest.raises(AssertionError, match="retrained"):
+        m.setattr(tiny, "train_tiny", refuse)
+        lambda_runs((0.0, 0.5), "cloud", cache=cache, steps=6, every=5, n=32)
+
+
+@pytest.mark.parametrize("make", [tiny.digits_task, tiny.cloud_task])
+def test_tasks_seed_their_net_without_touching_the_global_random_state(make):
+    before = torch.random.get_rng_state()
+    net, *_ = make(seed=3)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    again, *_ = make(seed=3)
+    other, *_ = make(seed=4)
+    weights = list(net.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(weights, again.parameters(), strict=True))
+    assert not torch.equal(weights[0], next(other.parameters()))

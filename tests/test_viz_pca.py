@@ -1,26 +1,21 @@
 """PCA patch-feature maps and their image input, against numpy's SVD, synthetic tokens with a
 known object, and images whose pixels we chose."""
 
+from pathlib import Path
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
-import timm
 import torch
 from PIL import Image
 
-from lejepa_viz.backbones import load_patch_encoder
 from lejepa_viz.data import PHOTO_NAMES, photo_original
 from lejepa_viz.model import Encoder
+from lejepa_viz.model import patch_tokens as last_tokens
+from lejepa_viz.viz.export import save_pairs
 from lejepa_viz.viz.images import load_images
-from lejepa_viz.viz.pca import (
-    fit_pca_maps,
-    montage,
-    object_sign,
-    patch_tokens,
-    pca_maps,
-    save_pairs,
-    to_rgb,
-)
+from lejepa_viz.viz.patches import patch_tokens
+from lejepa_viz.viz.pca import fit_pca_maps, montage, object_sign, pca_maps, to_rgb
 
 SIZE = 64  # test_vit at 64 px: a 4 x 4 patch grid of 64-dim tokens
 
@@ -28,7 +23,7 @@ SIZE = 64  # test_vit at 64 px: a 4 x 4 patch grid of 64-dim tokens
 @pytest.fixture(scope="module")
 def encoder():
     torch.manual_seed(0)
-    return Encoder("test_vit", 3, SIZE, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
+    return Encoder.build("test_vit", 3, SIZE, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +62,7 @@ def object_tokens(n=3, grid=8, dim=6, seed=0, flip=False):
 
 def test_patch_tokens_are_the_encoders_in_batches_on_a_grid(encoder, images):
     tokens = patch_tokens(encoder, images, batch_size=2)
-    expected = encoder.patch_tokens(images.float() / 255).view(5, 4, 4, -1)
+    expected = last_tokens(encoder, images.float() / 255).view(5, 4, 4, -1)
     assert tokens.shape == (5, 4, 4, encoder.embed_dim)
     torch.testing.assert_close(tokens, expected)
     torch.testing.assert_close(patch_tokens(encoder, images.float() / 255), expected)
@@ -80,7 +75,7 @@ def test_patch_tokens_are_the_encoders_in_batches_on_a_grid(encoder, images):
 def test_joint_pca_is_the_pca_of_all_patches_together(encoder, images):
     tokens = patch_tokens(encoder, images)
     maps = fit_pca_maps(tokens.double())
-    flat = (encoder.patch_tokens(images.float() / 255)).double().reshape(-1, encoder.embed_dim)
+    flat = (last_tokens(encoder, images.float() / 255)).double().reshape(-1, encoder.embed_dim)
     proj, ratio = svd_pca(flat.numpy(), 3)
     same_up_to_sign(maps.components.reshape(-1, 3), proj, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(maps.explained_variance_ratio, ratio, rtol=1e-5)
@@ -163,91 +158,25 @@ def test_save_pairs_writes_image_beside_its_map(tmp_path):
         save_pairs(["x", "x"], images[:2], rgb[:2], tmp_path)
 
 
-# --- the encoder: checkpoints, local weights, pretrained weights ---------------------------
-
-
-def test_local_weights_pt_and_safetensors_give_the_source_models_tokens(tmp_path, images):
-    from safetensors.torch import save_file
-
-    torch.manual_seed(5)
-    source = timm.create_model("test_vit", img_size=SIZE)  # a classifier: its head is dropped
-    state = source.state_dict()
-    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, tmp_path / "w.pth")
-    save_file(state, tmp_path / "w.safetensors")
-    x = images.float() / 255
-    expected = source.forward_features((x - 0.5) / 0.5)[:, source.num_prefix_tokens :]
-    for name in ("w.pth", "w.safetensors"):
-        enc = load_patch_encoder(backbone="test_vit", weights=tmp_path / name, image_size=SIZE)
-        assert not enc.training
-        torch.testing.assert_close(patch_tokens(enc, images).view(5, 16, -1), expected)
-    torch.save({k: v for k, v in state.items() if k != "norm.weight"}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match=r"does not fit: 1 missing keys: \['norm.weight'\]"):
-        load_patch_encoder(backbone="test_vit", weights=tmp_path / "other.pt", image_size=SIZE)
-    with pytest.raises(FileNotFoundError, match="nope.pt does not exist"):
-        load_patch_encoder(backbone="test_vit", weights=tmp_path / "nope.pt")
-
-
-def test_checkpoint_gives_its_encoder_at_any_resolution(tmp_path, encoder, images):
-    model = {f"encoder.{k}": v for k, v in encoder.state_dict().items()}
-    model["probe.weight"] = torch.zeros(3, encoder.embed_dim)  # the online probe rides along
-    torch.save({"encoder_config": encoder.config, "model": model}, tmp_path / "run.pt")
-    enc = load_patch_encoder(checkpoint=tmp_path / "run.pt")
-    torch.testing.assert_close(patch_tokens(enc, images), patch_tokens(encoder, images))
-    larger = load_patch_encoder(checkpoint=tmp_path / "run.pt", image_size=96)
-    assert patch_tokens(larger, images).shape == (5, 6, 6, encoder.embed_dim)
-    cnn = Encoder("test_resnet", 3, 32, mean=(0.5,) * 3, std=(0.5,) * 3)
-    cnn_model = {f"encoder.{k}": v for k, v in cnn.state_dict().items()}
-    torch.save({"encoder_config": cnn.config, "model": cnn_model}, tmp_path / "cnn.pt")
-    with pytest.raises(ValueError, match="patch maps need a ViT backbone.*'test_resnet'"):
-        load_patch_encoder(checkpoint=tmp_path / "cnn.pt")
-    with pytest.raises(FileNotFoundError, match="missing.pt does not exist"):
-        load_patch_encoder(checkpoint=tmp_path / "missing.pt")
-
-
-def test_model_arguments_are_checked():
-    with pytest.raises(ValueError, match="exactly one of checkpoint"):
-        load_patch_encoder()
-    with pytest.raises(ValueError, match="exactly one of checkpoint"):
-        load_patch_encoder(checkpoint="a.pt", backbone="test_vit")
-    with pytest.raises(ValueError, match="patch maps need a ViT backbone.*'resnet50' is a ResNet"):
-        load_patch_encoder(backbone="resnet50")
-    with pytest.raises(ValueError, match="'no_such_net' is not a timm model"):
-        load_patch_encoder(backbone="no_such_net")
-
-
-def test_pretrained_weights_without_a_network_say_what_to_do(monkeypatch):
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    real = timm.create_model
-
-    def offline(name, *args, pretrained=False, **kwargs):
-        if pretrained:
-            raise LocalEntryNotFoundError("cannot find the requested files in the local cache")
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(timm, "create_model", offline)
-    with pytest.raises(ConnectionError, match="pretrained weights for 'test_vit'") as err:
-        load_patch_encoder(backbone="test_vit")
-    message = str(err.value)
-    assert "network" in message and "--weights FILE" in message and "--checkpoint FILE" in message
-    assert "LocalEntryNotFoundError" in message
-
-
 def test_pca_maps_end_to_end_on_an_image_folder(tmp_path, encoder):
-    torch.save(encoder.backbone.state_dict(), tmp_path / "vit.pt")
     rng = np.random.default_rng(0)
     for name in ("cls_a/x1.png", "cls_a/x2.jpg", "cls_b/y.png"):
         write(tmp_path / "imgs" / name, rng.integers(0, 256, (50, 70, 3), dtype=np.uint8))
-    paths = pca_maps(
-        tmp_path / "imgs",
-        backbone="test_vit",
-        weights=tmp_path / "vit.pt",
-        out_dir=tmp_path / "out",
-        size=SIZE,
-        device="cpu",
-    )
+    names, images = load_images(tmp_path / "imgs", size=2 * SIZE)  # drawn at twice the input
+    drawn = pca_maps(encoder, images, names, tmp_path / "out", fit="per-image")
+    paths = [Path(p) for p in drawn.numbers["files"]]
     assert [p.name for p in paths] == ["cls_a_x1.png", "cls_a_x2.png", "cls_b_y.png"]
-    assert all(iio.imread(p).shape == (SIZE, 2 * SIZE, 3) for p in paths)
+    assert all(iio.imread(p).shape == (2 * SIZE, 4 * SIZE, 3) for p in paths)
+    assert drawn.path == tmp_path / "out" and len(drawn.numbers["explained"]) == 3
+    assert "3 image | PCA map pairs (per-image fit)" in drawn.summary
+    with pytest.raises(ValueError, match="fit must be one of"):
+        pca_maps(encoder, images, names, tmp_path / "bad", fit="both")
+    with pytest.raises(ValueError, match="one name per image"):
+        pca_maps(encoder, images, names[:2], tmp_path / "bad")
+    cnn = Encoder.build("test_resnet", 3, 32, mean=(0.5,) * 3, std=(0.5,) * 3)
+    with pytest.raises(ValueError, match="patch maps need a ViT backbone.*'test_resnet'"):
+        pca_maps(cnn, images, names, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()  # refused before any work
 
 
 # --- image input ----------------------------------------------------------------------------

@@ -172,7 +172,7 @@ def test_first_component_iou_of_real_scenes_is_the_numpy_computation():
 
 def test_scene_iou_scores_the_encoder_its_random_init_and_raw_pixels():
     torch.manual_seed(0)  # the same weights as scene_iou's random-init reference
-    enc = Encoder("vit_pico_patch8", 3, 32, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
+    enc = Encoder.build("vit_pico_patch8", 3, 32, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
     every = scene_iou(enc, num_scenes=6, size=32, seed=3)
     scores = every["joint"]
     assert scores["trained"].iou == scores["random"].iou  # the random twin has these weights

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 
 from conftest import COLOURS
-from lejepa_viz.data import photo_original
-from lejepa_viz.model import Encoder
+from lejepa_viz.data import photo_original, read_video
+from lejepa_viz.model import Encoder, patch_tokens
 from lejepa_viz.viz.pca import object_sign
 from lejepa_viz.viz.video import camera_path, patch_video, read_frames, video_gif
 
@@ -18,7 +18,7 @@ SIZE = 64  # test_vit at 64 px: a 4 x 4 patch grid
 @pytest.fixture(scope="module")
 def encoder():
     torch.manual_seed(0)
-    return Encoder("test_vit", 3, SIZE, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
+    return Encoder.build("test_vit", 3, SIZE, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
 
 
 def test_camera_path_pans_and_zooms_smoothly_around_a_loop():
@@ -59,7 +59,7 @@ def test_patch_video_shows_each_frame_beside_its_first_component(encoder):
     blocks = heat[:, ::16, ::16]  # one pixel per 16 px patch
     np.testing.assert_array_equal(heat, blocks.repeat(16, 1).repeat(16, 2))  # blocky
     # the first component of all frames' patches together, computed here with numpy's SVD
-    tokens = encoder.patch_tokens(frames.float() / 255).double().numpy().reshape(-1, 64)
+    tokens = patch_tokens(encoder, frames.float() / 255).double().numpy().reshape(-1, 64)
     centred = tokens - tokens.mean(0)
     pc1 = (centred @ np.linalg.svd(centred, full_matrices=False)[2][0]).reshape(6, 4, 4)
     pc1 = pc1 * object_sign(pc1)
@@ -72,18 +72,18 @@ def test_patch_video_shows_each_frame_beside_its_first_component(encoder):
 
 
 def test_video_gif_loops_at_100_ms_a_frame_and_stays_small(tmp_path, encoder, mp4):
-    torch.save(encoder.backbone.state_dict(), tmp_path / "vit.pt")
-    model = dict(backbone="test_vit", weights=tmp_path / "vit.pt", device="cpu")
-    out = video_gif(video=mp4, out=tmp_path / "clip.gif", num_frames=5, size=SIZE, **model)
-    assert iio.imread(out, index=None).shape == (5, SIZE, 2 * SIZE, 3)
-    # the default: a camera path across the astronaut, 60 frames at 224 px (model at 64 px)
-    out = video_gif(out=tmp_path / "default.gif", model_size=SIZE, **model)
+    drawn = video_gif(encoder, read_video(mp4, max_frames=5, size=SIZE), tmp_path / "clip.gif")
+    assert iio.imread(drawn.path, index=None).shape == (5, SIZE, 2 * SIZE, 3)
+    assert drawn.numbers == {"frames": 5, "method": "attention"}  # a [CLS] token: attention
+    # a camera path across the astronaut, 60 frames at 224 px (the model at 64 px)
+    out = video_gif(encoder, camera_path(num_frames=60), tmp_path / "default.gif").path
     frames = iio.imread(out, index=None)
     assert frames.shape == (60, 224, 448, 3)
     meta = iio.immeta(out, index=0)
     assert meta["duration"] == 100 and meta["loop"] == 0
     assert out.stat().st_size < 3_000_000
+    clip = camera_path(num_frames=2, size=SIZE)
     with pytest.raises(ValueError, match=r"must end in \.gif or \.mp4"):
-        video_gif(out=tmp_path / "x.png", **model)
-    with pytest.raises(ValueError, match="not both"):
-        video_gif(video=mp4, frames=tmp_path, out=tmp_path / "x.gif", **model)
+        video_gif(encoder, clip, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="method must be one of"):
+        video_gif(encoder, clip, tmp_path / "x.gif", method="edges")

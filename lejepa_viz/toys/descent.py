@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._checks import as_samples, integer_at_least, positive
-from ..sigreg import SIGReg, null_level
+from ..sigreg import JUDGE_SLICES, SIGReg, judge, null_level
 from .clouds import CLOUD_SHAPES, make_cloud
 from .simulate import normal_w1
 from .trajectory import Trajectory
@@ -104,7 +104,6 @@ def sigreg_flow(
     num_slices: int = 256,
     every: int = 10,
     seed: int = 0,
-    judge_slices: int = 1024,
     past_null: bool = False,
     optimizer: str = "sgd",
     progress: bool = True,
@@ -117,11 +116,10 @@ def sigreg_flow(
     cross), which is Adam's doing, not SIGReg's.
 
     Each step uses fresh directions (``SIGReg(num_slices, seed=seed)``); the recorded
-    ``values["sigreg"]`` is judged on ``judge_slices`` other directions, the same at every
-    snapshot (``SIGReg(judge_slices, seed=seed + 1)`` at its step 0), so the curve is smooth.
-    The flow stops at the first snapshot at or below the null mean
-    (:func:`~lejepa_viz.sigreg.null_level`; ``stopped == "null level"``): going on drives the
-    statistic far below what any Gaussian sample scores, the points arranging themselves to
+    ``values["sigreg"]`` is read by :func:`~lejepa_viz.sigreg.judge`, on other directions,
+    the same at every snapshot, so the curve is smooth. The flow stops at the first snapshot
+    at or below the mean of the judge's null level (``stopped == "null level"``): going on
+    drives the statistic far below what any Gaussian sample scores, the points arranging themselves to
     match e^{−t²/2} at the 17 knots — over-fitting, which ``past_null=True`` shows.
 
     Args:
@@ -131,7 +129,6 @@ def sigreg_flow(
         num_slices: slices per step.
         every: keep a snapshot every ``every`` steps (and the last one).
         seed: seed of the direction stream.
-        judge_slices: directions of the recorded SIGReg.
         past_null: run all ``steps``, past the null level.
         optimizer: ``"sgd"`` or ``"adam"`` (see :func:`descend`).
         progress: show a tqdm progress bar.
@@ -142,8 +139,7 @@ def sigreg_flow(
         ([0, 25, 50], True)
     """
     sigreg = SIGReg(num_slices=num_slices, seed=seed)
-    judge = SIGReg(num_slices=judge_slices, seed=seed + 1)
-    null = null_level(x.shape[0], x.shape[1], num_slices=judge_slices)
+    null = null_level(x.shape[0], x.shape[1], num_slices=JUDGE_SLICES)  # the judge's
 
     def reached(traj: Trajectory) -> str | None:
         return "null level" if traj.values["sigreg"][-1] <= null.mean else None
@@ -154,7 +150,7 @@ def sigreg_flow(
         steps=steps,
         lr=lr,
         every=every,
-        measures={"sigreg": lambda p: judge(p, step=0).item()},
+        measures={"sigreg": lambda p: judge(p).value},
         until=None if past_null else reached,
         optimizer=optimizer,
         progress=progress,
@@ -198,8 +194,8 @@ def statistic_flow(
 
 def clouds_table(n: int = 1024, dim: int = 8, steps: int = 400, seed: int = 0) -> dict:
     """SIGReg of every cloud of :data:`~lejepa_viz.toys.clouds.CLOUD_SHAPES` before and after
-    a SIGReg flow, judged on 1024 directions the flows never saw, beside a true N(0, I)
-    sample of the same size (the ``lejepa-viz clouds`` table).
+    a SIGReg flow, read by :func:`~lejepa_viz.sigreg.judge` (directions the flows never saw),
+    beside a true N(0, I) sample of the same size (the ``lejepa-viz clouds`` table).
 
     Returns:
         ``{"rows": [{"cloud", "before", "after"}], "gaussian": float}``.
@@ -209,12 +205,11 @@ def clouds_table(n: int = 1024, dim: int = 8, steps: int = 400, seed: int = 0) -
         >>> [row["cloud"] for row in table["rows"]]
         ['line', 'ring', 'moons', 'heavy']
     """
-    judge = SIGReg(num_slices=1024, seed=12345)  # directions never seen during the flows
     gaussian = torch.randn(n, dim, generator=torch.Generator().manual_seed(seed))
     rows = []
     for shape in CLOUD_SHAPES:
         start = make_cloud(shape, n, dim, seed=seed)
         flow = descend(SIGReg(num_slices=256, seed=seed), start, steps=steps, lr=0.05, every=steps)
-        before, after = (judge(points, step=0).item() for points in flow.snapshots)
+        before, after = (judge(points).value for points in flow.snapshots)
         rows.append({"cloud": shape, "before": before, "after": after})
-    return {"rows": rows, "gaussian": judge(gaussian, step=0).item()}
+    return {"rows": rows, "gaussian": judge(gaussian).value}

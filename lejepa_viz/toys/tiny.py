@@ -25,9 +25,9 @@ from tqdm.auto import tqdm
 
 from .._checks import integer_at_least, positive
 from ..data import MultiViewAugment, load_dataset
-from ..distributed import one_thread
+from ..distributed import one_thread, seeded
 from ..runs import save_torch
-from ..sigreg import SIGReg, lejepa_loss
+from ..sigreg import JUDGE_SEED, JUDGE_SLICES, SIGReg, judge, lejepa_loss
 from .clouds import make_cloud
 from .trajectory import Trajectory
 
@@ -47,8 +47,8 @@ def digits_task(dim: int = 16, batch_size: int = 128, seed: int = 0):
     data = load_dataset("digits", "train")
     augment = MultiViewAugment.for_dataset(data, num_global=2, num_local=2)
     side = data.image_size
-    torch.manual_seed(seed)
-    net = _mlp([side * side, 256, 256, dim])
+    with seeded(seed):
+        net = _mlp([side * side, 256, 256, dim])
 
     def views(generator: torch.Generator) -> torch.Tensor:
         idx = torch.randint(len(data), (batch_size,), generator=generator)
@@ -69,8 +69,7 @@ def digits_task(dim: int = 16, batch_size: int = 128, seed: int = 0):
 def cloud_task(n: int = 512, dim: int = 2, shape: str = "heavy", noise: float = 0.3, seed: int = 0):
     """The cloud task: ``(net, fixed inputs (n, 2), views, settings)``; the batch is the cloud."""
     inputs = make_cloud(shape, n, 2, seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         net = _mlp([2, 64, 64, dim])
 
     def views(generator: torch.Generator) -> torch.Tensor:
@@ -96,8 +95,9 @@ def train_tiny(
     """AdamW on ``net`` with ``lejepa_loss`` of its outputs on ``views``; ``net(fixed)`` recorded.
 
     Before training, the last layer is scaled so that ``net(fixed)`` has std 1. Recorded every
-    ``every`` steps: the outputs, ``values["sigreg"]`` (SIGReg on 256 fixed directions the loss
-    never uses) and ``values["std"]``; per step ``losses["loss"]`` and ``losses["pred"]``.
+    ``every`` steps: the outputs, ``values["sigreg"]`` (read by
+    :func:`~lejepa_viz.sigreg.judge`, on fixed directions the loss never uses) and
+    ``values["std"]``; per step ``losses["loss"]`` and ``losses["pred"]``.
 
     Args:
         net: maps inputs ``(B, ...)`` to outputs ``(B, D)``; trained in place.
@@ -117,14 +117,13 @@ def train_tiny(
         net[-1].weight /= net(fixed).std()
     opt = torch.optim.AdamW(net.parameters(), lr=positive(lr, "lr"), weight_decay=weight_decay)
     sigreg = SIGReg(num_slices=num_slices, seed=seed)
-    judge = SIGReg(num_slices=256, seed=seed + 1)
     generator = torch.Generator().manual_seed(seed)
     traj = Trajectory(lam=float(lam))
     for step in range(steps + 1):
         if step % every == 0 or step == steps:
             with torch.no_grad():
                 z = net(fixed)  # (n, D)
-                traj.record(step, z, sigreg=judge(z, step=0).item(), std=z.std(0).mean().item())
+                traj.record(step, z, sigreg=judge(z).value, std=z.std(0).mean().item())
         if step == steps:
             break
         v = views(generator)  # (V, B, ...)
@@ -173,6 +172,7 @@ def lambda_runs(
         "steps": steps,
         "every": every,
         "seed": seed,
+        "judge": [JUDGE_SLICES, JUDGE_SEED],  # runs cached with another judge are redone
         **task_options,
     }
     path = None if cache is None else Path(cache)

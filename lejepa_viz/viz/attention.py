@@ -1,7 +1,7 @@
 """Attention masks of a ViT's [CLS] token, the way the paper's Fig. 13 and DINO draw them.
 
-The last block's attention of [CLS] over the patches (:meth:`~lejepa_viz.model.Encoder.
-cls_attention`), averaged over the heads, is thresholded by DINO's rule: keep the patches that
+The last block's attention of [CLS] over the patches (:func:`~lejepa_viz.viz.patches.
+attention_maps`), averaged over the heads, is thresholded by DINO's rule: keep the patches that
 hold ``keep`` (60 %) of the attention mass, the most attended first. As in the original
 release's demo, the kept patches show their attention in the inferno colour map, the rest is
 black, one block per patch (:func:`heat_blocks`). :func:`attention_pairs` writes image | mask
@@ -20,39 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from ..model import Encoder
-from .images import load_images
-from .pca import per_patch, picture_encoder, save_pairs
+from .export import Drawn, check_pairs, save_pairs
+from .patches import attention_maps, check_images
 
 KEEP = 0.6  # DINO's threshold: the patches holding 60% of the attention mass
-
-
-def attention_maps(encoder: Encoder, images: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-    """[CLS]→patch attention of the last block, ``(N, heads, h, w)`` float32 on the CPU.
-
-    Args:
-        encoder: a ViT :class:`~lejepa_viz.model.Encoder` with a [CLS] token, in eval mode.
-        images: ``(N, 3, H, W)`` uint8 or floats in [0, 1] (resized to the encoder's input).
-        batch_size: images per forward pass.
-
-    Example:
-        >>> enc = Encoder("test_vit", 3, 64, (0.5,) * 3, (0.5,) * 3).eval()
-        >>> attention_maps(enc, torch.rand(2, 3, 64, 64)).shape
-        torch.Size([2, 2, 4, 4])
-    """
-    if not encoder.has_cls:
-        name = encoder.config["backbone"]
-        raise ValueError(
-            f"attention maps need a ViT with a [CLS] token; {name!r} has none (use the PCA "
-            "maps: --method pca)"
-        )
-    maps = per_patch(
-        encoder,
-        images,
-        lambda e, x: e.cls_attention(x).transpose(1, 2),
-        batch_size,
-        desc="attention",
-    )
-    return maps.permute(0, 3, 1, 2).contiguous()  # (N, h, w, heads) -> (N, heads, h, w)
 
 
 def attention_masks(maps: torch.Tensor, keep: float = KEEP) -> torch.Tensor:
@@ -65,8 +36,7 @@ def attention_masks(maps: torch.Tensor, keep: float = KEEP) -> torch.Tensor:
         >>> attention_masks(a, keep=0.6).int().tolist()   # 0.5 alone holds less than 0.6
         [[[1, 1], [0, 0]]]
     """
-    if not 0 < keep <= 1:
-        raise ValueError(f"keep must be a fraction in (0, 1], got {keep}")
+    keep = check_keep(keep)
     if maps.ndim == 4:
         maps = maps.mean(1)
     if maps.ndim != 3:
@@ -98,36 +68,49 @@ def heat_blocks(
 
 
 def attention_pictures(
-    encoder: Encoder, images: torch.Tensor, keep: float = KEEP, batch_size: int = 16
+    maps: torch.Tensor, keep: float = KEEP, size: tuple[int, int] | None = None
 ) -> np.ndarray:
-    """The attention mask of each image as a picture ``(N, H, W, 3)`` uint8: the mean-head
-    [CLS] attention of the kept patches in inferno, the rest black (:func:`heat_blocks`)."""
-    maps = attention_maps(encoder, images, batch_size)  # (N, heads, h, w)
-    return heat_blocks(maps.mean(1), attention_masks(maps, keep), tuple(images.shape[-2:]))
+    """Attention maps ``(N, heads, h, w)`` (:func:`~lejepa_viz.viz.patches.attention_maps`) as
+    their masks' pictures ``(N, H, W, 3)`` uint8 (``size = (H, W)``, default one pixel a
+    patch): the mean-head [CLS] attention of the kept patches in inferno, the rest black
+    (:func:`heat_blocks`)."""
+    return heat_blocks(maps.mean(1), attention_masks(maps, keep), size or tuple(maps.shape[-2:]))
+
+
+def check_keep(keep: float) -> float:
+    """``keep`` as a float if it is a share of the attention mass in (0, 1], else a
+    ``ValueError`` naming it (checked before any forward pass)."""
+    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep <= 1:
+        raise ValueError(f"keep must be a fraction in (0, 1], got {keep!r}")
+    return float(keep)
 
 
 def attention_pairs(
-    source: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
-    *,
-    checkpoint: str | os.PathLike | None = None,
-    backbone: str | None = None,
-    weights: str | os.PathLike | None = None,
-    encoder: Encoder | None = None,
+    encoder: Encoder,
+    images: torch.Tensor,
+    names: Sequence[str],
     out_dir: str | os.PathLike,
-    size: int = 224,
+    *,
     keep: float = KEEP,
-    model_size: int | None = None,
     batch_size: int = 16,
-    device: str = "auto",
-) -> list[Path]:
+) -> Drawn:
     """Each image beside its [CLS] attention mask, saved as ``out_dir/<name>.png`` pairs.
 
-    The library call behind ``lejepa-viz attention --images PATH... --out DIR``; the images and
-    the encoder are given as for :func:`~lejepa_viz.viz.pca.pca_maps`.
+    The library call behind ``lejepa-viz attention``; the encoder, images and names as for
+    :func:`~lejepa_viz.viz.pca.pca_maps`.
 
     Returns:
-        The paths written, one per image.
+        :class:`~lejepa_viz.viz.export.Drawn`: ``out_dir``, and the share of the patches each
+        mask keeps (mean over the images).
     """
-    names, images = load_images(source, size)
-    encoder = picture_encoder(encoder, checkpoint, backbone, weights, model_size, size, device)
-    return save_pairs(names, images, attention_pictures(encoder, images, keep, batch_size), out_dir)
+    keep = check_keep(keep)
+    check_images(encoder, images)
+    check_pairs(names, images)
+    maps = attention_maps(encoder, images, batch_size)  # (N, heads, h, w)
+    paths = save_pairs(names, images, attention_pictures(maps, keep, images.shape[-2:]), out_dir)
+    share = attention_masks(maps, keep).float().mean().item()
+    summary = (
+        f"{len(paths)} image | attention-mask pairs in {out_dir}; the masks hold {keep:.0%} of "
+        f"the [CLS] attention in {share:.0%} of the patches on average"
+    )
+    return Drawn(Path(out_dir), summary, {"files": [str(p) for p in paths], "patch_share": share})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import imageio.v3 as iio
 import numpy as np
@@ -17,6 +18,16 @@ import numpy as np
 from ..runs import atomic_path
 
 ANIMATION_SUFFIXES = (".gif", ".mp4")
+
+
+class Drawn(NamedTuple):
+    """What every picture entry point returns, and what the CLI and the gallery print: the file
+    written, its numbers (the ones that say the picture shows what it is named for), and
+    ``summary``, those numbers in one sentence."""
+
+    path: Path
+    summary: str
+    numbers: dict
 
 
 def figure_to_array(fig) -> np.ndarray:
@@ -96,3 +107,61 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         iio.imwrite(tmp, image, extension=".png")
     return path
+
+
+def check_pairs(names: Sequence[str], images) -> list[str]:
+    """The file stems of ``names`` for N images ``(N, ...)``: characters other than letters,
+    digits, ``-``, ``_`` and ``.`` become ``_``. Refuses a count that differs from the
+    images' or names that give one file name twice.
+
+    Example:
+        >>> check_pairs(["a b", "c"], np.zeros((2, 3, 4, 4)))
+        ['a_b', 'c']
+    """
+    if len(names) != len(images):
+        raise ValueError(f"need one name per image, got {len(names)} for {len(images)}")
+    stems = [
+        "".join(c if c.isalnum() or c in "-_." else "_" for c in n).strip(".") or "image"
+        for n in names
+    ]
+    if len(set(stems)) != len(stems):
+        raise ValueError(f"names must give distinct file names, got {list(names)}")
+    return stems
+
+
+def save_pairs(
+    names: Sequence[str],
+    images: np.ndarray,
+    rgb: np.ndarray,
+    out_dir: str | os.PathLike,
+) -> list[Path]:
+    """Write ``out_dir/<name>.png``: each image and its map side by side, ``(S, 2·S, 3)``.
+
+    Args:
+        names: N file names (characters other than letters, digits, ``-``, ``_`` and ``.``
+            become ``_``).
+        images: ``(N, 3, S, S)`` uint8 (a tensor or an array), as
+            :func:`~lejepa_viz.viz.images.load_images` gives.
+        rgb: ``(N, S, S, 3)`` uint8 maps (:func:`to_rgb`).
+        out_dir: created when missing; each PNG is written atomically.
+
+    Example:
+        >>> import tempfile
+        >>> images = np.zeros((1, 3, 8, 8), np.uint8)
+        >>> paths = save_pairs(["a b"], images, np.full((1, 8, 8, 3), 255, np.uint8),
+        ...                    tempfile.mkdtemp())
+        >>> paths[0].name
+        'a_b.png'
+    """
+    pixels = np.asarray(images).transpose(0, 2, 3, 1)
+    if pixels.shape != np.shape(rgb):
+        raise ValueError(
+            f"images (N, 3, S, S) and rgb (N, S, S, 3) must match, got {pixels.shape} and "
+            f"{np.shape(rgb)}"
+        )
+    stems = check_pairs(names, images)
+    out_dir = Path(out_dir)
+    return [
+        save_png(np.concatenate([img, m], axis=1), out_dir / f"{stem}.png")
+        for stem, img, m in zip(stems, pixels, rgb, strict=True)
+    ]

@@ -11,8 +11,7 @@ training added can be seen, not assumed. :func:`maps_figure` is the library call
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 
 import matplotlib as mpl
 import numpy as np
@@ -21,28 +20,32 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from ..backbones import load_patch_encoder
 from ..model import Encoder, random_twin
-from .attention import KEEP, attention_pictures
-from .export import animation_path, figure_to_array, save_animation, save_png
-from .images import load_images
-from .pca import fit_pca_maps, patch_tokens, picture_encoder, to_rgb
+from .attention import KEEP, attention_pictures, check_keep
+from .export import Drawn, animation_path, figure_to_array, save_animation, save_png
+from .patches import MAP_KINDS, attention_maps, check_images, patch_tokens
+from .pca import FITS, fit_pca_maps, to_rgb
 
 
 def map_rows(
-    images: torch.Tensor, encoders: Mapping[str, Encoder], keep: float = KEEP
+    images: torch.Tensor,
+    encoders: Mapping[str, Encoder],
+    keep: float = KEEP,
+    fits: Sequence[str] = FITS,
 ) -> dict[str, np.ndarray]:
-    """``{row label: (N, S, S, 3) uint8}``: the images, then for each map kind (joint PCA,
-    per-image PCA, attention when the encoders have a [CLS] token) one row per encoder."""
+    """``{row label: (N, S, S, 3) uint8}``: the images, then for each map kind (the PCA
+    ``fits``, and the attention masks for encoders with a [CLS] token) one row per encoder."""
     size = images.shape[-1]
     tokens = {name: patch_tokens(enc, images) for name, enc in encoders.items()}
     rows = {"image": images.permute(0, 2, 3, 1).numpy()}
-    for fit, label in (("joint", "PCA, one fit for all"), ("per-image", "PCA, per image")):
+    for fit in fits:
         for name, t in tokens.items():
-            rows[f"{label}\n{name}"] = to_rgb(fit_pca_maps(t, fit=fit), size)
+            rows[f"{MAP_KINDS[fit]}\n{name}"] = to_rgb(fit_pca_maps(t, fit=fit), size)
     for name, enc in encoders.items():
         if enc.has_cls:
-            rows[f"[CLS] attention, {keep:.0%}\n{name}"] = attention_pictures(enc, images, keep)
+            maps = attention_maps(enc, images)
+            label = f"{MAP_KINDS['attention']}, {keep:.0%}\n{name}"
+            rows[label] = attention_pictures(maps, keep, (size, size))
     return rows
 
 
@@ -79,86 +82,77 @@ def grid_picture(
 
 
 def maps_figure(
-    source: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
-    *,
-    checkpoint: str | os.PathLike | None = None,
-    backbone: str | None = None,
-    weights: str | os.PathLike | None = None,
-    encoder: Encoder | None = None,
+    encoder: Encoder,
+    images: torch.Tensor,
     out: str | os.PathLike,
-    size: int = 224,
-    model_size: int | None = None,
+    *,
+    names: Sequence[str] | None = None,
     keep: float = KEEP,
     label: str = "trained",
     caption: str | None = None,
-    device: str = "auto",
-) -> Path:
+) -> Drawn:
     """The encoder's PCA maps (joint and per image) and attention masks beside those of the
-    same architecture at random initialisation, for the images, as one PNG at ``out``.
+    same architecture at random initialisation (:func:`~lejepa_viz.model.random_twin`), for
+    ``images`` ``(N, 3, S, S)`` uint8, as one PNG at ``out``: the library call behind
+    ``lejepa-viz maps``.
 
-    Images and encoder are given as for :func:`~lejepa_viz.viz.pca.pca_maps`; ``label`` names
-    the encoder's rows, ``caption`` goes under the grid (e.g. the IoU table's numbers).
+    ``names`` title the columns, ``label`` names the encoder's rows, ``caption`` goes under the
+    grid (e.g. the IoU table's numbers).
     """
-    names, images = load_images(source, size)
-    trained = picture_encoder(encoder, checkpoint, backbone, weights, model_size, size, device)
-    random = random_twin(trained).to(next(trained.parameters()).device)
-    rows = map_rows(images, {label: trained, "random init": random}, keep)
-    return save_png(grid_picture(rows, names, caption, cell=max(64, min(size, 110))), out)
+    keep = check_keep(keep)
+    check_images(encoder, images)
+    random = random_twin(encoder).to(encoder.mean.device)
+    rows = map_rows(images, {label: encoder, "random init": random}, keep)
+    size = images.shape[-1]
+    path = save_png(grid_picture(rows, names, caption, cell=max(64, min(size, 110))), out)
+    summary = (
+        f"{path}: {len(rows) - 1} map rows of {len(images)} images, {label} beside random init"
+    )
+    return Drawn(path, summary, {"rows": list(rows)})
 
 
 def evolution_gif(
-    sources: Sequence,
+    encoders: Iterable[Encoder],
+    labels: Sequence[str],
+    images: torch.Tensor,
     out: str | os.PathLike,
     *,
-    images: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
-    backbone: str | None = None,
-    labels: Sequence[str] | None = None,
-    size: int = 224,
+    names: Sequence[str] | None = None,
     keep: float = KEEP,
     duration_ms: float = 800,
-    trust: bool = False,
     progress: bool = True,
-) -> Path:
+) -> Drawn:
     """The same images' maps across a series of checkpoints, one GIF frame per checkpoint:
     the images, the per-image PCA (the paper's Fig. 14) and, for ViTs with a [CLS] token, the
     attention masks (Fig. 13) — how the maps emerge over training.
 
     Args:
-        sources: the checkpoints in training order, each anything
-            :func:`~lejepa_viz.backbones.load_backbone` takes (our runs'
-            ``backbones/stepNNNNNN`` folders, OK-AI's ``checkpoints/epNNN``, files), or a loaded
-            :class:`~lejepa_viz.backbones.Backbone`.
+        encoders: the checkpoints' encoders in training order, each used once (a generator
+            that loads them one at a time keeps one in memory).
+        labels: one caption per frame, one per encoder.
+        images: ``(N, 3, S, S)`` uint8; each encoder sees them at its own resolution.
         out: the ``.gif`` (or ``.mp4``) to write.
-        images: image files or folders (default: the bundled photos).
-        backbone: the timm architecture, where the weights' shapes do not say it.
-        labels: one caption per frame (default: each source's name).
-        size: pixels of the shown images; each encoder sees them at its own resolution.
+        names: titles of the image columns.
         keep: the share of the [CLS] attention a mask holds.
         duration_ms: time per frame.
-        trust: allow full unpickling of the sources (see ``load_backbone``).
         progress: a progress bar over the checkpoints.
     """
-    if len(sources) < 1:
-        raise ValueError("evolve needs at least one checkpoint")
-    if labels is None:  # each source's name (a loaded Backbone: what it was loaded from)
-        labels = [s.source if hasattr(s, "source") else Path(os.fspath(s)).name for s in sources]
-    labels = list(labels)
-    if len(labels) != len(sources):
-        raise ValueError(f"{len(labels)} labels for {len(sources)} checkpoints")
+    keep = check_keep(keep)
     out = animation_path(out)
-    names, pictures = load_images(images, size)
+    labels = list(labels)
+    if not labels:
+        raise ValueError("evolve needs at least one checkpoint")
     frames = []
-    for source, label in tqdm(
-        list(zip(sources, labels, strict=True)), desc="checkpoints", disable=not progress
+    size = images.shape[-1]
+    for encoder, label in tqdm(
+        zip(encoders, labels, strict=True),
+        total=len(labels),
+        desc="checkpoints",
+        disable=not progress,
     ):
-        encoder = load_patch_encoder(weights=source, backbone=backbone, trust=trust)
-        rows = {
-            "image": pictures.permute(0, 2, 3, 1).numpy(),
-            "PCA, per image": to_rgb(
-                fit_pca_maps(patch_tokens(encoder, pictures), fit="per-image"), size
-            ),
-        }
-        if encoder.has_cls:
-            rows[f"[CLS] attention, {keep:.0%}"] = attention_pictures(encoder, pictures, keep)
+        rows = map_rows(images, {"": encoder}, keep, fits=("per-image",))
+        rows = {k.rstrip("\n"): v for k, v in rows.items()}
         frames.append(grid_picture(rows, names, caption=label, cell=max(64, min(size, 110))))
-    return save_animation(frames, out, duration_ms)
+    path = save_animation(frames, out, duration_ms)
+    summary = f"{path}: {len(frames)} checkpoints, {labels[0]} to {labels[-1]}"
+    return Drawn(path, summary, {"frames": len(frames), "labels": labels})

@@ -26,92 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .._checks import integer_at_least
-from ..backbones import load_patch_encoder
-from ..distributed import resolve_device
-from ..model import VIT_HINT, Encoder
-from .export import save_png
-from .images import load_images
-
-
-def picture_encoder(
-    encoder: Encoder | None,
-    checkpoint: str | os.PathLike | None,
-    backbone: str | None,
-    weights: str | os.PathLike | None,
-    model_size: int | None,
-    size: int,
-    device: str,
-) -> Encoder:
-    """The encoder a picture asks for, on ``device``: ``encoder`` itself, or the one that
-    :func:`~lejepa_viz.backbones.load_patch_encoder` loads at ``model_size`` (default: the
-    picture's ``size`` for a timm backbone, the training resolution for a checkpoint)."""
-    if encoder is None:
-        if model_size is None and backbone is not None and weights is None:
-            model_size = size
-        encoder = load_patch_encoder(checkpoint, backbone, weights, model_size)
-    return encoder.to(resolve_device(device))
-
-
-def per_patch(
-    encoder: Encoder,
-    images: torch.Tensor,
-    compute,
-    batch_size: int = 16,
-    desc: str = "patch tokens",
-) -> torch.Tensor:
-    """``compute(encoder, batch)`` over ``images`` in batches, on the patch grid: ``(N, h, w, *)``
-    float32 on the CPU, for a ViT encoder (``compute`` returns ``(B, h·w, *)``).
-
-    ``images`` are ``(N, 3, H, W)`` floats in [0, 1], or uint8 (divided by 255); images of
-    another size than the encoder's input are resized to it (antialiased bilinear). Batches go
-    to the encoder's device, under bf16 autocast on CUDA; a progress bar shows from 4 batches.
-    """
-    batch_size = integer_at_least(batch_size, 1, "batch_size")
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or len(images) == 0:
-        shape = tuple(getattr(images, "shape", ()))
-        raise ValueError(f"images must be a non-empty tensor (N, C, H, W), got shape {shape}")
-    if images.shape[1] != encoder.config["in_chans"]:
-        raise ValueError(
-            f"images must have {encoder.config['in_chans']} channels, got shape "
-            f"{tuple(images.shape)}"
-        )
-    if images.dtype != torch.uint8 and (images.min() < 0 or images.max() > 1):
-        raise ValueError(
-            f"float images must lie in [0, 1], got values in "
-            f"[{images.min().item():.3g}, {images.max().item():.3g}]"
-        )
-    if not encoder.is_vit:
-        name = encoder.config["backbone"]
-        raise ValueError(f"patch maps need a ViT backbone ({VIT_HINT}); {name!r} is not one")
-    embed = encoder.backbone.patch_embed
-    (h, w), in_size = embed.grid_size, tuple(embed.img_size)
-    device = next(encoder.parameters()).device
-    starts = range(0, len(images), batch_size)
-    out = []
-    for i in tqdm(starts, desc=desc, unit="batch", disable=len(starts) < 4, leave=False):
-        x = images[i : i + batch_size].to(device)
-        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()  # (B, 3, H, W)
-        if tuple(x.shape[-2:]) != in_size:
-            x = F.interpolate(x, size=in_size, mode="bilinear", antialias=True, align_corners=False)
-        with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-            out.append(compute(encoder, x).float().cpu())  # (B, h·w, *)
-    values = torch.cat(out)
-    return values.view(len(images), h, w, *values.shape[2:])
-
-
-def patch_tokens(encoder: Encoder, images: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
-    """Last-layer patch tokens of a ViT encoder on a grid, ``(N, h, w, F)`` float32 on the CPU
-    (images as :func:`per_patch` takes them).
-
-    Example:
-        >>> enc = Encoder("test_vit", 3, 64, (0.5,) * 3, (0.5,) * 3).eval()
-        >>> patch_tokens(enc, torch.rand(2, 3, 64, 64)).shape
-        torch.Size([2, 4, 4, 64])
-    """
-    return per_patch(encoder, images, Encoder.patch_tokens, batch_size)
+from ..model import Encoder
+from .export import Drawn, check_pairs, save_pairs
+from .patches import check_images, patch_tokens
 
 
 @dataclass
@@ -194,14 +113,7 @@ def fit_pca_maps(
     if fit == "per-image":
         if np.ndim(tokens) != 4:
             raise ValueError(f"tokens must have shape (N, h, w, F), got {np.shape(tokens)}")
-        fits = [fit_pca_maps(t[None], n_components, foreground, threshold) for t in tokens]
-        return PCAMaps(
-            np.concatenate([f.components for f in fits]),
-            np.concatenate([f.pc1 for f in fits]),
-            None if not foreground else np.concatenate([f.mask for f in fits]),
-            np.stack([f.explained_variance_ratio for f in fits]),
-            per_image=True,
-        )
+        return _stack([fit_pca_maps(t[None], n_components, foreground, threshold) for t in tokens])
 
     if isinstance(tokens, torch.Tensor):
         tokens = tokens.detach().cpu()
@@ -240,6 +152,18 @@ def fit_pca_maps(
         pc1.reshape(N, h, w).astype(np.float32),
         mask,
         ratio.astype(np.float32),
+    )
+
+
+def _stack(fits: list[PCAMaps]) -> PCAMaps:
+    """Per-image fits of one image each as the maps of all of them."""
+    masks = [f.mask for f in fits]
+    return PCAMaps(
+        np.concatenate([f.components for f in fits]),
+        np.concatenate([f.pc1 for f in fits]),
+        None if masks[0] is None else np.concatenate(masks),
+        np.stack([f.explained_variance_ratio for f in fits]),
+        per_image=True,
     )
 
 
@@ -290,95 +214,53 @@ def montage(images: torch.Tensor | np.ndarray, rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([np.concatenate(list(pixels), 1), np.concatenate(list(rgb), 1)], 0)
 
 
-def save_pairs(
-    names: Sequence[str],
-    images: torch.Tensor | np.ndarray,
-    rgb: np.ndarray,
-    out_dir: str | os.PathLike,
-) -> list[Path]:
-    """Write ``out_dir/<name>.png``: each image and its map side by side, ``(S, 2·S, 3)``.
-
-    Args:
-        names: N file names (characters other than letters, digits, ``-``, ``_`` and ``.``
-            become ``_``).
-        images: ``(N, 3, S, S)`` uint8, as :func:`~lejepa_viz.viz.images.load_images` gives.
-        rgb: ``(N, S, S, 3)`` uint8 maps (:func:`to_rgb`).
-        out_dir: created when missing; each PNG is written atomically.
-
-    Example:
-        >>> import tempfile
-        >>> images = torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
-        >>> paths = save_pairs(["a b"], images, np.full((1, 8, 8, 3), 255, np.uint8),
-        ...                    tempfile.mkdtemp())
-        >>> paths[0].name
-        'a_b.png'
-    """
-    pixels = (
-        images.permute(0, 2, 3, 1).cpu().numpy()
-        if isinstance(images, torch.Tensor)
-        else np.asarray(images).transpose(0, 2, 3, 1)
-    )
-    if pixels.shape != np.shape(rgb) or len(names) != len(pixels):
-        raise ValueError(
-            f"need N names, images (N, 3, S, S) and rgb (N, S, S, 3) of one N and "
-            f"S, got {len(names)} names, {tuple(images.shape)} and "
-            f"{np.shape(rgb)}"
-        )
-    stems = [
-        "".join(c if c.isalnum() or c in "-_." else "_" for c in n).strip(".") or "image"
-        for n in names
-    ]
-    if len(set(stems)) != len(stems):
-        raise ValueError(f"names must give distinct file names, got {list(names)}")
-    out_dir = Path(out_dir)
-    return [
-        save_png(np.concatenate([img, m], axis=1), out_dir / f"{stem}.png")
-        for stem, img, m in zip(stems, pixels, rgb, strict=True)
-    ]
-
-
 def pca_maps(
-    source: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
-    *,
-    checkpoint: str | os.PathLike | None = None,
-    backbone: str | None = None,
-    weights: str | os.PathLike | None = None,
-    encoder: Encoder | None = None,
+    encoder: Encoder,
+    images: torch.Tensor,
+    names: Sequence[str],
     out_dir: str | os.PathLike,
-    size: int = 224,
+    *,
     fit: str = "joint",
     foreground: bool = False,
     threshold: float = 0.0,
-    model_size: int | None = None,
     batch_size: int = 16,
-    device: str = "auto",
-) -> list[Path]:
-    """PCA maps of patch features for images, saved as ``out_dir/<name>.png`` pairs.
+) -> Drawn:
+    """PCA maps of a ViT's patch features, saved as ``out_dir/<name>.png`` image | map pairs.
 
-    The library call behind ``lejepa-viz pca --images PATH... [--checkpoint FILE |
-    --backbone NAME [--weights FILE]] --out DIR``.
+    The library call behind ``lejepa-viz pca``.
 
     Args:
-        source: images (see :func:`~lejepa_viz.viz.images.load_images`); None: the bundled
-            photos.
-        checkpoint, backbone, weights: the encoder (see
-            :func:`~lejepa_viz.backbones.load_patch_encoder`).
-        encoder: a ViT encoder already loaded, instead of those three.
+        encoder: a ViT :class:`~lejepa_viz.model.Encoder` (``lejepa_viz.load_encoder``).
+        images: ``(N, 3, S, S)`` uint8 (:func:`~lejepa_viz.viz.images.load_images`); the maps
+            are drawn at ``S`` pixels, the encoder sees the images at its own input size.
+        names: N file names.
         out_dir: where the PNGs go.
-        size: side of the images and maps in pixels.
         fit: ``"joint"`` (one PCA for all images) or ``"per-image"`` (the paper's).
         foreground: black background, colours refitted on the foreground (DINOv2 recipe).
         threshold: foreground cut in standard deviations of the first component.
-        model_size: the encoder's input resolution; default ``size`` for a backbone, the
-            training resolution for a checkpoint.
         batch_size: images per forward pass.
-        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
 
     Returns:
-        The paths written, one per image.
+        :class:`~lejepa_viz.viz.export.Drawn`: ``out_dir``, and the variance the three colours
+        explain.
     """
-    names, images = load_images(source, size)
-    encoder = picture_encoder(encoder, checkpoint, backbone, weights, model_size, size, device)
-    tokens = patch_tokens(encoder, images, batch_size)
-    maps = fit_pca_maps(tokens, foreground=foreground, threshold=threshold, fit=fit)
-    return save_pairs(names, images, to_rgb(maps, size), out_dir)
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
+    check_images(encoder, images)
+    check_pairs(names, images)
+    maps = fit_pca_maps(
+        patch_tokens(encoder, images, batch_size),
+        foreground=foreground,
+        threshold=threshold,
+        fit=fit,
+    )
+    paths = save_pairs(names, images, to_rgb(maps, images.shape[-1]), out_dir)
+    explained = np.atleast_2d(maps.explained_variance_ratio).sum(-1)  # (1,) or (N,)
+    summary = (
+        f"{len(paths)} image | PCA map pairs ({fit} fit) in {out_dir}; the three colours explain "
+        f"{explained.mean():.0%} of the patch features' variance"
+        + (" on average" if fit == "per-image" else "")
+    )
+    return Drawn(
+        Path(out_dir), summary, {"files": [str(p) for p in paths], "explained": explained.tolist()}
+    )

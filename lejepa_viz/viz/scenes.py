@@ -26,8 +26,9 @@ import torch.nn.functional as F
 
 from ..data import load_dataset
 from ..model import Encoder, random_twin
-from .attention import KEEP, attention_maps, attention_masks
-from .pca import fit_pca_maps, patch_tokens
+from .attention import KEEP, attention_masks
+from .patches import MAP_KINDS, attention_maps, patch_tokens
+from .pca import fit_pca_maps
 
 SCENE_SHAPES = ("disc", "square", "triangle", "ellipse")
 
@@ -260,7 +261,7 @@ def scene_iou(encoder, num_scenes: int = 96, size: int = 64, seed: int = 12345) 
     images, masks = make_scenes(num_scenes, size=size, seed=seed)
     encoders = {"trained": encoder, "random": random_twin(encoder)}
     tokens = {name: patch_tokens(enc, images) for name, enc in encoders.items()}
-    p = encoder.backbone.patch_embed.patch_size[0] * size // encoder.config["image_size"]
+    p = encoder.backbone.patch_embed.patch_size[0] * size // encoder.image_size
     h = size // p  # raw pixels on the same patch grid as the encoder at this size
     pixels = images.float().unfold(2, p, p).unfold(3, p, p)  # (N, 3, h, w, p, p)
     tokens["pixels"] = pixels.permute(0, 2, 3, 1, 4, 5).reshape(num_scenes, h, h, -1)
@@ -284,7 +285,7 @@ def map_iou(score) -> float:
 
 def verdict(iou: dict) -> str:
     """One honest sentence on the IoU table: does training beat random initialisation?"""
-    kinds = [k for k in ("joint", "per-image", "attention") if k in iou]
+    kinds = [k for k in MAP_KINDS if k in iou]
     gains = {k: map_iou(iou[k]["trained"]) - map_iou(iou[k]["random"]) for k in kinds}
     best = max(gains, key=gains.get)
     if gains[best] > 0.02:
@@ -303,12 +304,7 @@ def verdict(iou: dict) -> str:
 
 def iou_table(iou: dict) -> list[str]:
     """The IoU of every map kind for the trained ViT, its random twin and raw pixels."""
-    kinds = [k for k in ("joint", "per-image", "attention") if k in iou]
-    names = {
-        "joint": "PCA, one fit for all scenes",
-        "per-image": "PCA, one fit per scene",
-        "attention": "[CLS] attention, 60% of the mass",
-    }
+    kinds = [k for k in MAP_KINDS if k in iou]
 
     def cell(kind: str, who: str) -> str:
         score = iou[kind].get(who)
@@ -323,7 +319,7 @@ def iou_table(iou: dict) -> list[str]:
         "|-----|-----------:|----------------------:|-----------------:|",
     ]
     lines += [
-        f"| {names[k]} | {cell(k, 'trained')} | {cell(k, 'random')} | {cell(k, 'pixels')} |"
+        f"| {MAP_KINDS[k]} | {cell(k, 'trained')} | {cell(k, 'random')} | {cell(k, 'pixels')} |"
         for k in kinds
     ]
     return lines

@@ -10,17 +10,19 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from ..multivariate.slicing import directions
-from ..sigreg import null_level
+from ..sigreg import JUDGE_SLICES, null_level
 from ..toys.trajectory import Trajectory
-from .convergence import ConvergenceAnimation
+from .animation import ConvergenceAnimation
+from .convergence import convergence_data, plane
 from .export import figure_to_array
 
 
 def flow_animation(flow: Trajectory, title: str, seed: int = 0) -> ConvergenceAnimation:
     """The convergence animation of a gradient flow (:func:`lejepa_viz.toys.descent.sigreg_flow`):
-    the cloud at each recorded step and its judged SIGReg against the null band."""
-    return ConvergenceAnimation(
+    the cloud ``(n, D)`` at each recorded step on the :func:`~lejepa_viz.viz.convergence.plane`
+    of ``seed``, and the judged SIGReg the flow recorded against the null band (its numbers
+    in ``.data``)."""
+    data = convergence_data(
         torch.stack(flow.snapshots),
         flow.steps,
         title=title,
@@ -28,21 +30,27 @@ def flow_animation(flow: Trajectory, title: str, seed: int = 0) -> ConvergenceAn
         names=("cloud", ""),
         sigreg=flow.values["sigreg"],
     )
+    return ConvergenceAnimation(data)
 
 
 class LambdaAnimation:
     """Side by side, one panel per λ: the outputs of :func:`lejepa_viz.toys.tiny.lambda_runs` on
-    two fixed random unit directions over the 1σ and 2σ circles of N(0, I), with each run's
-    SIGReg (the runs' judge: 256 fixed directions) beside the band of a true N(0, I) sample of
-    the same size (:func:`lejepa_viz.sigreg.null_level`) and the spread of its outputs. One
-    matplotlib figure whose artists are updated frame by frame.
+    the :func:`~lejepa_viz.viz.convergence.plane` of ``seed`` (orthonormal: a true N(0, I)
+    sample is round against the 1σ and 2σ circles of N(0, I) in any D), with each run's
+    SIGReg (read by :func:`lejepa_viz.sigreg.judge`) beside the band of a true N(0, I) sample
+    of the same size on the judge's directions, and the spread of its outputs. One matplotlib
+    figure whose artists are updated frame by frame.
 
     Args:
         runs: the runs to show, all recorded at the same steps; snapshots ``(n, D)``.
-        seed: seed of the two projection directions.
+        seed: seed of the projection plane.
         size: frame size in pixels ``(width, height)`` at 100 dpi.
-        judge_slices: the directions the runs' ``values["sigreg"]`` were judged on.
         task: what the encoder was trained on, for the title.
+
+    Attributes:
+        plane: ``(D, 2)`` the projection plane.
+        xy: ``(R, S, n, 2)`` every run's snapshots on it.
+        null: the :class:`~lejepa_viz.sigreg.NullLevel` of n points in D dimensions.
     """
 
     def __init__(
@@ -50,19 +58,16 @@ class LambdaAnimation:
         runs: list[Trajectory],
         seed: int = 0,
         size: tuple[int, int] | None = None,
-        judge_slices: int = 256,
         task: str = "a heavy-tailed 2-D cloud, two noisy views",
     ):
         if not runs or any(r.steps != runs[0].steps for r in runs):
             raise ValueError("runs must be a non-empty list of runs recorded at the same steps")
         self.runs, self.steps, self.task = runs, runs[0].steps, task
         n, dim = runs[0].snapshots[0].shape
-        self.null = null_level(n, dim, num_slices=judge_slices)
-        self.directions = directions(dim, 2, seed=seed, step=0)  # (D, 2) unit columns
-        # (R, S, n, 2): every run's snapshots on the two directions, computed once
-        self.xy = np.stack(
-            [torch.stack(r.snapshots).float().numpy() @ self.directions.numpy() for r in runs]
-        )
+        self.null = null_level(n, dim, num_slices=JUDGE_SLICES)
+        self.plane = plane(dim, seed).numpy()  # (D, 2) orthonormal
+        # (R, S, n, 2): every run's snapshots on the plane, computed once
+        self.xy = np.stack([torch.stack(r.snapshots).double().numpy() @ self.plane for r in runs])
         width, height = size or (380 * len(runs), 450)
         self.figure = Figure(figsize=(width / 100, height / 100), dpi=100)
         FigureCanvasAgg(self.figure)
@@ -104,7 +109,7 @@ class LambdaAnimation:
             0.5,
             0.015,
             f"circles: 1σ and 2σ of N(0, I) · SIGReg of a true N(0, I) "
-            f"sample of n = {n}: {self.null.mean:.2f} ± {2 * self.null.sd:.2f}",
+            f"sample of n = {n}: {self.null}",
             ha="center",
             fontsize=8,
             color="0.3",

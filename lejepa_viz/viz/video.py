@@ -21,12 +21,13 @@ import torch
 from PIL import Image
 
 from .._checks import integer_at_least, positive
-from ..data import photo_original, read_video
+from ..data import photo_original
 from ..model import Encoder
-from .attention import KEEP, attention_pictures, heat_blocks
-from .export import animation_path, save_animation
+from .attention import KEEP, attention_pictures, check_keep, heat_blocks
+from .export import Drawn, animation_path, save_animation
 from .images import image_files, load_images
-from .pca import fit_pca_maps, patch_tokens, picture_encoder
+from .patches import attention_maps, check_images, patch_tokens
+from .pca import fit_pca_maps
 
 DEFAULT_PHOTO = "astronaut"  # 512 x 512, the sharpest bundled photo: a 2x zoom stays sharp
 
@@ -123,8 +124,8 @@ def patch_video(
 
     Args:
         frames: ``(F, 3, H, W)`` uint8 frames.
-        encoder: a ViT encoder (:func:`~lejepa_viz.backbones.load_patch_encoder`); frames of
-            another size are resized to its input.
+        encoder: a ViT encoder (``lejepa_viz.load_encoder``); frames of another size are
+            resized to its input.
         method: ``"attention"`` (needs a [CLS] token) or ``"pca"``.
         threshold: PCA: patches at or below it (in standard deviations of the first component
             over all frames' patches) are black; 0 = the mean.
@@ -136,7 +137,7 @@ def patch_video(
         F frames ``(H, 2·W, 3)`` uint8: the frame, then its map, one block per patch.
 
     Example:
-        >>> enc = Encoder("test_vit", 3, 64, (0.5,) * 3, (0.5,) * 3).eval()
+        >>> enc = Encoder.build("test_vit", 3, 64, (0.5,) * 3, (0.5,) * 3).eval()
         >>> out = patch_video(camera_path("chelsea", num_frames=2, size=64), enc)
         >>> len(out), out[0].shape, out[0].dtype
         (2, (64, 128, 3), dtype('uint8'))
@@ -150,7 +151,8 @@ def patch_video(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     pictures = frames.permute(0, 2, 3, 1).numpy()
     if method == "attention":
-        blocks = attention_pictures(encoder, frames, keep, batch_size)
+        maps = attention_maps(encoder, frames, batch_size)
+        blocks = attention_pictures(maps, keep, tuple(frames.shape[-2:]))
     else:
         tokens = patch_tokens(encoder, frames, batch_size)  # (F, h, w, C)
         pc1 = fit_pca_maps(tokens, n_components=1).pc1  # (F, h, w), joint PCA, object positive
@@ -160,60 +162,38 @@ def patch_video(
 
 
 def video_gif(
-    video: str | os.PathLike | None = None,
-    frames: str | os.PathLike | None = None,
-    *,
-    checkpoint: str | os.PathLike | None = None,
-    backbone: str | None = None,
-    weights: str | os.PathLike | None = None,
-    encoder: Encoder | None = None,
+    encoder: Encoder,
+    frames: torch.Tensor,
     out: str | os.PathLike,
-    num_frames: int = 60,
-    size: int = 224,
-    duration_ms: float = 100,
+    *,
     method: str | None = None,
     threshold: float = 0.0,
     keep: float = KEEP,
-    model_size: int | None = None,
-    device: str = "auto",
-) -> Path:
+    duration_ms: float = 100,
+) -> Drawn:
     """The patch-feature video as a looping GIF (or MP4): frame | its attention mask or map.
 
-    The library call behind ``lejepa-viz video [--video FILE | --frames DIR] --out FILE.gif``.
+    The library call behind ``lejepa-viz video``.
 
     Args:
-        video: a video file; its first ``num_frames`` frames are used.
-        frames: a folder of frame images (the first ``num_frames``, natural order).
-        checkpoint, backbone, weights: the encoder (see
-            :func:`~lejepa_viz.backbones.load_patch_encoder`).
-        encoder: a ViT encoder already loaded, instead of those three.
+        encoder: a ViT encoder (``lejepa_viz.load_encoder``).
+        frames: ``(F, 3, H, W)`` uint8 frames: :func:`camera_path` across a photo,
+            :func:`read_frames` of a folder, or ``lejepa_viz.data.read_video`` of a file.
         out: ``.gif`` (loops forever) or ``.mp4``, written atomically.
-        num_frames: at most this many frames; without ``video`` and ``frames`` a camera path
-            of this many frames across the astronaut photo (:func:`camera_path`).
-        size: side of the square frames, and of the encoder input for a backbone.
-        duration_ms: display time of each frame.
         method: ``"attention"`` or ``"pca"`` (see :func:`patch_video`); None: attention for a
             ViT with a [CLS] token, else PCA.
         threshold: PCA heat-map cut (see :func:`patch_video`).
         keep: the attention mass the mask holds.
-        model_size: the encoder's input resolution; default ``size`` for a backbone, the
-            training resolution for a checkpoint.
-        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
-
-    Returns:
-        ``out``.
+        duration_ms: display time of each frame.
     """
-    integer_at_least(num_frames, 1, "num_frames")
     out = animation_path(out)  # a wrong suffix fails before any work
-    if video is not None and frames is not None:
-        raise ValueError("give video (a video file) or frames (a folder of images), not both")
-    if video is not None:
-        clip = read_video(video, max_frames=num_frames, size=size)
-    elif frames is not None:
-        clip = read_frames(frames, size, max_frames=num_frames)
-    else:
-        clip = camera_path(DEFAULT_PHOTO, num_frames=num_frames, size=size)
-    encoder = picture_encoder(encoder, checkpoint, backbone, weights, model_size, size, device)
+    keep = check_keep(keep)
     method = method or ("attention" if encoder.has_cls else "pca")
-    pictures = patch_video(clip, encoder, method=method, threshold=threshold, keep=keep)
-    return save_animation(pictures, out, duration_ms)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_images(encoder, frames)
+    pictures = patch_video(frames, encoder, method=method, threshold=threshold, keep=keep)
+    path = save_animation(pictures, out, duration_ms)
+    what = "[CLS] attention mask" if method == "attention" else "first principal component"
+    summary = f"{path}: {len(pictures)} frames, each beside its {what}"
+    return Drawn(path, summary, {"frames": len(pictures), "method": method})

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ...sigreg import NullLevel, null_level
+from ...sigreg import JUDGE_SLICES, NullLevel, null_level
 from ...toys.clouds import make_cloud
 from ...toys.knobs import SLICE_COUNTS, loss_field, slice_spread
 from ...toys.trajectory import Trajectory
@@ -213,7 +213,7 @@ def training_figure(runs: Sequence[Trajectory], lam: float, width: int | None = 
         name=f"outputs, λ={chosen.lam:g}",
     )
     n, dim = chosen.final.shape
-    level = null_level(n, dim, num_slices=256)  # the runs' judge: 256 fixed directions
+    level = null_level(n, dim, num_slices=JUDGE_SLICES)  # the runs are read by the judge
     null_band(fig, [runs[0].steps[0], runs[0].steps[-1]], [level, level], row=1, col=2)
     for run, c in zip(runs, colours, strict=True):
         on = run is chosen
@@ -230,7 +230,7 @@ def training_figure(runs: Sequence[Trajectory], lam: float, width: int | None = 
     fig.update_xaxes(range=[-3.5, 3.5], title="output z₁", row=1, col=1)
     fig.update_yaxes(range=[-3.5, 3.5], scaleanchor="x", title="output z₂", row=1, col=1)
     fig.update_xaxes(title="training step", row=1, col=2)
-    fig.update_yaxes(type="log", title="SIGReg (256 slices, log)", row=1, col=2)
+    fig.update_yaxes(type="log", title=f"SIGReg ({JUDGE_SLICES} slices, log)", row=1, col=2)
     fig.update_layout(width=width, **_LAYOUT)
     fig.update_layout(  # outside the panels, on the right: it covers no data
         showlegend=True,
@@ -244,6 +244,43 @@ def training_figure(runs: Sequence[Trajectory], lam: float, width: int | None = 
 # ----------------------------------------------------------------------------- widgets
 
 
+class _LambdaFigures:
+    """The three figures of :func:`lambda_explorer` for the sliders' values (spreads cached)."""
+
+    def __init__(self, runs, cloud: torch.Tensor, draws: int, seed: int):
+        self.runs, self.cloud, self.draws, self.seed = runs, cloud, draws, seed
+        self.gauss = torch.randn(*cloud.shape, generator=torch.Generator().manual_seed(seed))
+        self.spreads: dict = {}
+
+    def spread(self, k: int, knots: int, t_max: float):
+        if (k, knots, t_max) not in self.spreads:
+            ks = [c for c in SLICE_COUNTS if c <= k]
+            clouds = (("cloud", self.cloud), ("N(0, I)", self.gauss))
+            self.spreads[k, knots, t_max] = (
+                ks,
+                {
+                    name: slice_spread(z, ks, self.draws, knots, t_max, self.seed)
+                    for name, z in clouds
+                },
+            )
+        ks, values = self.spreads[k, knots, t_max]
+        n, dim = self.cloud.shape
+        null = [null_level(n, dim, num_slices=c, n_points=knots, t_max=t_max) for c in ks]
+        return spread_figure(values, ks, width=560, null=null)
+
+    def field(self, lam: float, k: int, knots: int, t_max: float):
+        force = loss_field(self.cloud, lam, k, knots, t_max, seed=self.seed)
+        return field_figure(self.cloud.numpy(), force, lam, width=440)
+
+    def draw(self, names, lam: float, k: int, knots: int, t_max: float) -> dict:
+        makers = {
+            "spread": lambda: self.spread(k, knots, t_max),
+            "field": lambda: self.field(lam, k, knots, t_max),
+            "training": lambda: training_figure(self.runs, lam, width=1000),
+        }
+        return {name: makers[name]() for name in names}
+
+
 def lambda_explorer(
     runs: Sequence[Trajectory],
     cloud: torch.Tensor | None = None,
@@ -252,11 +289,11 @@ def lambda_explorer(
 ):
     """Sliders for λ, the number of slices, the number of knots and t_max over three figures.
 
-    λ picks one of ``runs`` (:func:`~lejepa_viz.toys.tiny.lambda_runs`) and sets the loss of the force field; K, the
-    knots and t_max set the SIGReg of the spread and of the force field. ``cloud`` (N, 2) is
-    the cloud of the spread and the field, default ``make_cloud("moons", 256)``; its spread is
-    drawn next to a sample of N(0, I) of the same size. Figures redraw when a slider is
-    released.
+    λ picks one of ``runs`` (:func:`~lejepa_viz.toys.tiny.lambda_runs`) and sets the loss of
+    the force field; K, the knots and t_max set the SIGReg of the spread and of the force
+    field. ``cloud`` (N, 2) is the cloud of the spread and the field, default
+    ``make_cloud("moons", 256)``; its spread is drawn next to a sample of N(0, I) of the same
+    size. Figures redraw when a slider is released.
 
     Returns:
         an ``ipywidgets.VBox``; ``.sliders`` holds the four sliders by name (``lam``,
@@ -267,12 +304,9 @@ def lambda_explorer(
 
     lams = [run.lam for run in runs]
     cloud = make_cloud("moons", 256, 2, seed) if cloud is None else torch.as_tensor(cloud).float()
-    gauss = torch.randn(len(cloud), cloud.shape[1], generator=torch.Generator().manual_seed(seed))
-    style = dict(
-        continuous_update=False,
-        style={"description_width": "110px"},
-        layout=W.Layout(width="460px"),
-    )
+    figures_of = _LambdaFigures(runs, cloud, draws, seed)
+    layout = W.Layout(width="460px")
+    style = dict(continuous_update=False, style={"description_width": "110px"}, layout=layout)
     sliders = dict(
         lam=W.SelectionSlider(
             options=[(f"{v:g}", v) for v in lams], value=lams[0], description="λ", **style
@@ -285,35 +319,10 @@ def lambda_explorer(
     )
     outputs = {name: W.Output() for name in ("spread", "field", "training")}
     figures: dict = {}  # the figure each output shows now
-    spread_cache: dict = {}
 
     def draw(names):
-        lam, k = sliders["lam"].value, sliders["num_slices"].value
-        knots, t_max = sliders["n_points"].value, sliders["t_max"].value
-        figs = {}
-        if "spread" in names:
-            key = (k, knots, t_max)
-            if key not in spread_cache:
-                ks = [c for c in SLICE_COUNTS if c <= k]
-                spread_cache[key] = (
-                    ks,
-                    {
-                        name: slice_spread(z, ks, draws, knots, t_max, seed)
-                        for name, z in (("cloud", cloud), ("N(0, I)", gauss))
-                    },
-                )
-            ks, values = spread_cache[key]
-            null = [
-                null_level(len(cloud), cloud.shape[1], num_slices=k, n_points=knots, t_max=t_max)
-                for k in ks
-            ]
-            figs["spread"] = spread_figure(values, ks, width=560, null=null)
-        if "field" in names:
-            force = loss_field(cloud, lam, k, knots, t_max, seed=seed)
-            figs["field"] = field_figure(cloud.numpy(), force, lam, width=440)
-        if "training" in names:
-            figs["training"] = training_figure(runs, lam, width=1000)
-        for name, fig in figs.items():
+        values = (sliders[k].value for k in ("lam", "num_slices", "n_points", "t_max"))
+        for name, fig in figures_of.draw(names, *values).items():
             figures[name] = fig  # for show_static
             # No PNG in the live output: JupyterLab's plotly renderer would show it instead.
             outputs[name].outputs = (display_data(fig, png=False),)  # replaces it in one go
@@ -322,18 +331,13 @@ def lambda_explorer(
     for name in ("num_slices", "n_points", "t_max"):
         sliders[name].observe(lambda _: draw(("spread", "field")), names="value")
     draw(("spread", "field", "training"))
-    box = W.VBox(
+    controls = W.HBox(
         [
-            W.HBox(
-                [
-                    W.VBox([sliders["lam"], sliders["num_slices"]]),
-                    W.VBox([sliders["n_points"], sliders["t_max"]]),
-                ]
-            ),
-            W.HBox([outputs["field"], outputs["spread"]]),
-            outputs["training"],
+            W.VBox([sliders["lam"], sliders["num_slices"]]),
+            W.VBox([sliders["n_points"], sliders["t_max"]]),
         ]
     )
+    box = W.VBox([controls, W.HBox([outputs["field"], outputs["spread"]]), outputs["training"]])
     box.sliders, box.outputs, box.figures = sliders, outputs, figures
     return box
 
