@@ -2,7 +2,7 @@
 
 Times the package's own step, :func:`lejepa_viz.train.train_step` (views → backbone →
 projector → lejepa_loss + probe → AdamW), built exactly as ``train`` builds it
-(:func:`lejepa_viz.train.loop.build`), on Fashion-MNIST with the default backbone; beside it,
+(:func:`lejepa_viz.train.parts.build`), on Fashion-MNIST with the default backbone; beside it,
 on the same batches, its two parts that are ours: the batched multi-view augmentation and
 SIGReg forward+backward on a ``z`` of the step's shape.
 
@@ -24,7 +24,7 @@ import torch
 from lejepa_viz._checks import value_checks
 from lejepa_viz.distributed import resolve_device
 from lejepa_viz.train import TrainConfig, train_step
-from lejepa_viz.train.loop import build
+from lejepa_viz.train.parts import build
 
 
 def main() -> None:
@@ -52,34 +52,34 @@ def main() -> None:
         progress=False,
     ).resolved()
     s = build(cfg, device)
-    images, labels = s.train_set.images.to(device), s.train_set.labels.to(device)
+    images, labels = s.data.train.images.to(device), s.data.train.labels.to(device)
     gen = torch.Generator().manual_seed(0)
     timers = {"data": 0.0, "sigreg": 0.0, "step": 0.0}
-    s.model.train()
+    s.learner.model.train()
     with value_checks(not cuda):  # as train: no NaN check (a GPU sync) on CUDA
         for i in range(args.steps + 3):  # 3 warm-up steps
             idx = torch.randint(len(images), (cfg.batch_size,), generator=gen).to(device)
             t0 = clock()
             train_step(
-                s.model,
-                s.augment,
-                s.sigreg,
-                s.optimizer,
+                s.learner.model,
+                s.data.augment,
+                s.learner.sigreg,
+                s.learner.optimizer,
                 images[idx],
                 labels[idx],
                 lam=cfg.lam,
-                generator=s.views_gen,
+                generator=s.data.views_gen,
                 autocast=autocast,
             )
             t1 = clock()
-            g, loc = s.augment(images[idx], generator=gen)  # the step's views, again, alone
+            g, loc = s.data.augment(images[idx], generator=gen)  # the step's views, again, alone
             t2 = clock()
             with torch.no_grad(), autocast:
-                z, _ = s.model(g, loc)  # (V, B, D)
+                z, _ = s.learner.model(g, loc)  # (V, B, D)
             z = z.detach().requires_grad_()
             t3 = clock()
             with autocast:
-                loss = s.sigreg(z)
+                loss = s.learner.sigreg(z)
             loss.backward()
             t4 = clock()
             if i >= 3:

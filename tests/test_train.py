@@ -10,11 +10,12 @@ import torch
 
 import lejepa_viz.train.step as step_module
 from conftest import tiny_config
+from lejepa_viz import load_encoder
 from lejepa_viz.cli import main
 from lejepa_viz.data import MultiViewAugment
-from lejepa_viz.model import load_encoder
+from lejepa_viz.model import patch_tokens, probe_features
 from lejepa_viz.runs import Run
-from lejepa_viz.train import TrainConfig, cached_train, train
+from lejepa_viz.train import TrainConfig, cached_train, lr_scale, train
 
 SMALL = dict(
     dataset="digits",
@@ -51,13 +52,18 @@ def test_loop_learns_on_digits(tmp_path):
     assert json.load(open(os.path.join(out, "config.json")))["steps"] == 110
     encoder = load_encoder(os.path.join(out, "checkpoint.pt"))
     assert not encoder.training
-    assert encoder.features(torch.rand(3, 1, 16, 16)).shape[0] == 3
+    assert probe_features(encoder, torch.rand(3, 1, 16, 16)).shape[0] == 3
+    # the last step's rate: set before it (step 109 of 110), warm-up of a tenth of the run
+    assert final["lr"] == pytest.approx(3e-3 * lr_scale(109, 109 / 110, warmup=11))
 
 
-def test_train_leaves_its_config_as_it_was(tmp_path):
+def test_train_leaves_its_config_and_the_global_random_state_as_they_were(tmp_path):
     cfg = TrainConfig(**SMALL, steps=2, final_probe=False, out=str(tmp_path / "run"))
     before = dict(vars(cfg))
+    torch.manual_seed(7)
+    state = torch.get_rng_state()
     train(cfg)
+    assert torch.equal(torch.get_rng_state(), state)  # no draw from the global generator
     assert vars(cfg) == before and cfg.backbone is None  # resolved into a copy
     saved = json.load(open(tmp_path / "run" / "config.json"))
     assert (
@@ -79,7 +85,7 @@ def test_vit_trains_on_the_seven_photos_with_local_views(tmp_path, monkeypatch):
     result = train(TrainConfig(**cfg, steps=3, final_probe=False, out=str(tmp_path / "vit")))
     assert seen == [16, 16, 16] and result["step"] == 3
     encoder = load_encoder(tmp_path / "vit" / "checkpoint.pt")
-    assert encoder.patch_tokens(torch.rand(1, 3, 64, 64)).shape == (1, 64, 192)  # 8 x 8 patches
+    assert patch_tokens(encoder, torch.rand(1, 3, 64, 64)).shape == (1, 64, 192)  # 8 x 8 patches
 
 
 def strip_timing(metrics):
@@ -133,7 +139,7 @@ def test_ddp_two_gloo_processes_keep_replicas_identical(tmp_path):
         "--nproc_per_node",
         "2",
         "-m",
-        "lejepa_viz.cli",
+        "lejepa_viz",
         "train",
         "--dataset",
         "digits",
@@ -233,7 +239,9 @@ def test_train_step_is_one_adamw_step_of_the_lejepa_loss():
     from lejepa_viz.train import LeJEPAModel, train_step
 
     torch.manual_seed(0)
-    model = LeJEPAModel(Encoder("test_byobnet", 1, 16, (0.5,), (0.25,), 32, 8), num_classes=10)
+    model = LeJEPAModel(
+        Encoder.build("test_byobnet", 1, 16, (0.5,), (0.25,), 32, 8), num_classes=10
+    )
     start = copy.deepcopy(model)
     augment = MultiViewAugment.for_dataset((1, 16), num_global=2, num_local=2)
     images = torch.randint(0, 256, (8, 1, 16, 16), dtype=torch.uint8)
@@ -294,3 +302,45 @@ def test_a_finished_run_resumed_trains_no_step_more(tmp_path):
     again = train(TrainConfig(**{**vars(cfg), "resume": True}))
     assert again["step"] == first["step"] == 7 and again["loss"] == first["loss"]
     assert [r["step"] for r in Run(tmp_path / "r").metrics() if "loss" in r][-1] == 7
+
+
+def test_learning_rates_follow_the_group_names_not_their_order():
+    from lejepa_viz import SIGReg
+    from lejepa_viz.model import Encoder
+    from lejepa_viz.train import LeJEPAModel
+    from lejepa_viz.train.parts import Learner, param_groups
+
+    model = LeJEPAModel(Encoder.build("test_byobnet", 1, 16, (0.5,), (0.25,), 32, 8), 10)
+    groups = param_groups(model, TrainConfig(lr=1e-3, probe_lr=4e-2))[::-1]  # the probe first
+    learner = Learner(model, model, SIGReg(16), torch.optim.AdamW(groups))
+    learner.scale_learning_rates(0.25)
+    probe = {id(p) for p in model.probe.parameters()}
+    for group in learner.optimizer.param_groups:
+        holds_probe = {id(p) for p in group["params"]} == probe
+        assert group["lr"] == pytest.approx(0.25 * (4e-2 if holds_probe else 1e-3))
+    assert learner.learning_rate("encoder") == pytest.approx(0.25e-3)
+
+
+def run_id(folder):
+    return json.loads((folder / "config.json").read_text())["run_id"]
+
+
+def test_cached_train_without_reuse_trains_from_scratch(tmp_path):
+    first = cached_train(tiny_config(tmp_path / "a"))
+    old_id = run_id(tmp_path / "a")
+    again = cached_train(tiny_config(tmp_path / "a"), reuse=False)
+    assert not again["cached"] and again["loss"] == first["loss"]
+    assert run_id(tmp_path / "a") != old_id  # a new run, not the old one resumed
+    saved = json.loads((tmp_path / "a" / "result.json").read_text())
+    assert saved["config"]["run_id"] == run_id(tmp_path / "a")  # its result saved
+
+
+def test_cached_train_reuses_a_run_only_when_it_kept_what_is_asked(tmp_path):
+    folder = tmp_path / "a"
+    cached_train(tiny_config(folder))  # finished, no backbones kept
+    old_id = run_id(folder)
+    kept = cached_train(tiny_config(folder, keep_backbones=True))
+    assert not kept["cached"] and run_id(folder) != old_id  # trained again, from scratch
+    assert sorted(p.name for p in (folder / "backbones").iterdir()) == ["step000000", "step000003"]
+    assert cached_train(tiny_config(folder, keep_backbones=True))["cached"]
+    assert cached_train(tiny_config(folder))["cached"]  # it holds more than asked: fine

@@ -1,5 +1,6 @@
 """Training: ``TrainConfig`` (:mod:`.config`), one step (:mod:`.step`), the recorder of
-snapshots (:mod:`.recorder`) and the loop, ``train`` and ``cached_train`` (:mod:`.loop`).
+snapshots (:mod:`.recorder`), what a run is made of and its checkpoint (:mod:`.parts`) and the
+loop, ``train`` and ``cached_train`` (:mod:`.loop`).
 """
 
 from .config import TrainConfig

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from ..model import default_backbone
 
@@ -12,47 +12,79 @@ DEFAULT_EPOCHS = 10  # when neither epochs, steps nor max_minutes is given
 NOT_IN_KEY = ("progress", "resume", "check_values", "run_id", "keep_backbones")
 
 
+def option(default, help: str):
+    """A field of a config with its default and its one-line ``--help`` text.
+
+    Example:
+        >>> from dataclasses import fields
+        >>> fields(TrainConfig)[0].metadata["help"]
+        'fashion-mnist, digits, photos or folder:PATH'
+    """
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
     """Everything a run depends on; saved as ``config.json`` beside its outputs.
 
-    Every field is a ``lejepa-viz train`` option (``batch_size`` → ``--batch-size``).
+    Every field is a ``lejepa-viz train`` option (``batch_size`` → ``--batch-size``), its
+    ``metadata["help"]`` the option's help.
     """
 
-    dataset: str = "fashion-mnist"
-    root: str | None = None  # data folder (fashion-mnist IDX files) when not in the default place
-    backbone: str | None = None  # any timm name; default per dataset (model.default_backbone)
-    image_size: int | None = None  # resize to this side (default: the dataset's own size)
-    epochs: int | None = None  # default 10 when neither epochs, steps nor max_minutes is given
-    steps: int | None = None
-    max_minutes: float | None = None
-    batch_size: int = 256  # images per process and step (each gives G + L views)
-    num_global: int = 2
-    num_local: int = 2  # (28x28: two 14x14 local views beat four at equal wall time)
-    global_scale: tuple[float, float] | None = None  # crop area of global views; None: the
-    local_scale: tuple[float, float] | None = None  # dataset's (MultiViewAugment.for_dataset)
-    clean_views: int = 0  # leading global views that are the whole image, only flipped
-    lam: float = 0.05
-    lr: float = 5e-3
-    weight_decay: float = 0.05
-    warmup_steps: int = 200
-    probe_lr: float = 1e-2
-    num_slices: int = 256
-    proj_hidden: int = 512
-    proj_dim: int = 128
-    seed: int = 0
-    device: str = "auto"
-    out: str = "runs/fashion-mnist"
-    log_every: int = 20
-    checkpoint_every: int | None = None  # steps; a checkpoint is also written every epoch
-    resume: bool = False
-    skip_bad_images: bool = False
-    snapshot_images: int = 256  # recorded test images; = batch_size: SIGReg reads as the loss
-    max_snapshots: int = 200
-    keep_backbones: bool = False  # backbones/stepNNNNNN/ at steps 0, 8, 16, 32, ... and the end
-    final_probe: bool = True  # at the end: logistic regression on frozen features (full train set)
-    progress: bool = True
-    check_values: bool | None = None  # refuse NaN/Inf inputs to the loss; None: not on CUDA (syncs)
+    # what it learns from, and on what
+    dataset: str = option("fashion-mnist", "fashion-mnist, digits, photos or folder:PATH")
+    root: str | None = option(None, "data folder, when not in the dataset's default place")
+    backbone: str | None = option(None, "a timm name; default: the dataset's (default_backbone)")
+    image_size: int | None = option(None, "resize images to this side; default: their own")
+    # how long: the first of these reached ends the run
+    epochs: int | None = option(None, "epochs; 10 when none of epochs, steps, max_minutes is set")
+    steps: int | None = option(None, "optimiser steps")
+    max_minutes: float | None = option(
+        None,
+        "training minutes (the cosine follows the clock; under DDP read every log_every steps)",
+    )
+    # the batch and its views
+    batch_size: int = option(256, "images per process and step (each gives G + L views)")
+    num_global: int = option(2, "global views G per image")
+    num_local: int = option(2, "local views L per image (28x28: two beat four at equal time)")
+    global_scale: tuple[float, float] | None = option(
+        None, "crop area range of global views; default: the dataset's"
+    )
+    local_scale: tuple[float, float] | None = option(
+        None, "crop area range of local views; default: the dataset's"
+    )
+    clean_views: int = option(0, "leading global views that are the whole image, only flipped")
+    # the loss and the optimiser
+    lam: float = option(0.05, "λ: loss = (1 - λ)·pred + λ·SIGReg")
+    lr: float = option(5e-3, "AdamW learning rate of the encoder (warm-up, then cosine)")
+    weight_decay: float = option(0.05, "AdamW weight decay of the encoder")
+    warmup_steps: int = option(200, "linear warm-up steps (at most a tenth of a counted run)")
+    probe_lr: float = option(1e-2, "learning rate of the online probe (no weight decay)")
+    num_slices: int = option(256, "SIGReg's random directions per step")
+    proj_hidden: int = option(512, "width of the projector's hidden layers")
+    proj_dim: int = option(128, "dimension D of the projector's output z")
+    seed: int = option(0, "seed of the weights, data order, views and directions")
+    device: str = option("auto", "cpu, cuda, cuda:N or auto (CUDA when present)")
+    # what it writes, and how it is watched
+    out: str = option("runs/fashion-mnist", "the run's folder")
+    log_every: int = option(20, "steps between metrics lines")
+    checkpoint_every: int | None = option(None, "steps between checkpoints (also every epoch)")
+    resume: bool = option(False, "continue the run in out from its checkpoint")
+    skip_bad_images: bool = option(False, "skip unreadable images instead of stopping")
+    snapshot_images: int = option(
+        256, "test images recorded for the animations (= batch_size: SIGReg reads as the loss)"
+    )
+    max_snapshots: int = option(200, "snapshots kept at most (evenly spread over the run)")
+    keep_backbones: bool = option(
+        False, "keep backbones/stepNNNNNN/ at steps 0, 8, 16, 32, ... and the end"
+    )
+    final_probe: bool = option(
+        True, "at the end: logistic regression on frozen features (full train set)"
+    )
+    progress: bool = option(True, "show a progress bar")
+    check_values: bool | None = option(
+        None, "refuse NaN/Inf inputs to the loss; default: not on CUDA (it syncs)"
+    )
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first field out of its range."""

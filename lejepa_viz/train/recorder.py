@@ -4,7 +4,7 @@ Two sets at each recorded step, at the same parameters (but the final frame's, s
 
 - ``z``: projector outputs of a fixed batch of clean test images, BatchNorm normalising them
   with their own batch statistics (running statistics untouched, see
-  :meth:`~lejepa_viz.model.Encoder.batch_statistics`) — what the encoder makes of images;
+  :func:`~lejepa_viz.model.batch_statistics`) — what the encoder makes of images;
 - ``z_views``: the projector outputs of the first global view of the training batch that the
   next step's SIGReg acts on. The final frame has no next step: it shows the last step's
   views, computed one optimiser step before its ``z``.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from ..model import Encoder
+from ..model import Encoder, batch_statistics
 
 
 class Recorder:
@@ -50,7 +50,7 @@ class Recorder:
         those of the next :meth:`saw`."""
         if self.steps and self.steps[-1] == step:
             return
-        with encoder.batch_statistics():
+        with batch_statistics(encoder):
             z = encoder(self.images)[1]  # (n, D): one batch, its own BatchNorm statistics
         self.steps.append(step)
         self.z.append(z.float().cpu().half())
