@@ -195,7 +195,7 @@ def make_tree(root: Path) -> None:
     Image.new("P", (16, 16), 3).save(root / "val/dog/f.gif")
 
 
-def test_folder_modes_become_8_bit_rgb(tmp_path, monkeypatch):
+def test_folder_modes_become_8_bit_rgb(tmp_path):
     make_tree(tmp_path)
     ds = load_dataset(f"folder:{tmp_path}", image_size=8)
     assert ds.classes == ["cat", "dog"] and ds.labels.tolist() == [0, 0, 1, 1]
@@ -208,9 +208,26 @@ def test_folder_modes_become_8_bit_rgb(tmp_path, monkeypatch):
     assert ds.mean == pytest.approx(channel_stats(ds.images)[0])
     val = load_dataset(f"folder:{tmp_path}", "val", image_size=8)
     assert val.labels.tolist() == [0, 1] and val.images[0, :, 0, 0].tolist() == [0, 200, 0]
-    assert val.mean == ds.mean  # the train statistics...
-    monkeypatch.setattr(datasets_module, "_FOLDER_STATS", {})
-    assert load_dataset(f"folder:{tmp_path}", "val", image_size=8).mean == ds.mean  # ...always
+    assert val.mean == ds.mean and val.std == ds.std  # the train statistics
+
+
+def test_folder_statistics_are_the_same_whichever_split_loads_first(tmp_path, monkeypatch):
+    """A folder's mean and std come from an evenly spaced sample of its training images, decoded
+    by the training split and again by the test split alone: no state between the two."""
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), np.uint8)).save(
+                tmp_path / c / f"{i}.png"
+            )
+    monkeypatch.setattr(datasets_module, "STATS_IMAGES", 5)
+    test = load_dataset(f"folder:{tmp_path}", "test", image_size=8)  # first, alone
+    train = load_dataset(f"folder:{tmp_path}", "train", image_size=8)
+    pick = np.unique(np.linspace(0, len(train) - 1, 5).round().astype(int))
+    assert (train.mean, train.std) == channel_stats(train.images[pick])  # the sample's...
+    assert (test.mean, test.std) == (train.mean, train.std)  # ...for both splits
+    assert train.mean != channel_stats(train.images)[0]  # not all 18 training images'
 
 
 def test_folder_corrupt_file_named_or_skipped(tmp_path):

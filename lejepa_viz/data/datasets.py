@@ -46,7 +46,7 @@ _FASHION_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 _FASHION_STATS = ((0.2860,), (0.3530,))  # mean and std of the 60k training images / 255
-_FOLDER_STATS: dict[tuple[str, int], tuple[tuple[float, ...], tuple[float, ...]]] = {}
+STATS_IMAGES = 1000  # a folder's mean and std: of at most this many training images
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -62,7 +62,9 @@ class ImageDataset:
         labels: ``(N,)`` int64 class indices into ``classes``.
         classes: class names.
         name: the name it was loaded by.
-        mean: per-channel mean of the *train* split's images / 255 (what the encoder subtracts).
+        mean: per-channel mean of the *train* split's images / 255 (what the encoder subtracts;
+            for a folder, of at most :data:`STATS_IMAGES` of them, evenly spaced, whichever
+            split is loaded).
         std: per-channel standard deviation, likewise.
         skipped: unreadable image files left out (``skip_bad_images=True``).
     """
@@ -313,7 +315,8 @@ def _folder(root: Path, split: str, size: int, skip_bad: bool) -> ImageDataset:
             test[c] = [p for i, p in enumerate(paths) if i in held_out]
     chosen = train if split == "train" else test
     items = [(p, label) for label, c in enumerate(classes) for p in chosen[c]]
-    images, labels, skipped = _decode_all(items, size, skip_bad, desc=f"{root.name} ({split})")
+    images, labels, kept = _decode_all(items, size, skip_bad, desc=f"{root.name} ({split})")
+    skipped = len(items) - len(kept)
     if not len(images):
         raise ValueError(
             f"image folder {root}: the {split} split has no readable images (the 90/10 "
@@ -321,15 +324,16 @@ def _folder(root: Path, split: str, size: int, skip_bad: bool) -> ImageDataset:
         )
     if skipped:
         warnings.warn(f"skipped {skipped} unreadable image file(s) in {root}", stacklevel=3)
-    key = (str(root.resolve()), size)
-    if split == "train":
-        _FOLDER_STATS[key] = channel_stats(images)
-    elif key not in _FOLDER_STATS:  # statistics of at most 1000 train images, evenly spaced
-        pool = [(p, 0) for c in classes for p in train[c]]
-        pick = np.unique(np.linspace(0, len(pool) - 1, min(1000, len(pool))).round().astype(int))
+    pool = [(p, 0) for c in classes for p in train[c]]  # the training items, in order
+    pick = np.unique(
+        np.linspace(0, len(pool) - 1, min(STATS_IMAGES, len(pool))).round().astype(int)
+    )
+    if split == "train":  # the sample is among the images just decoded
+        row = {item: r for r, item in enumerate(kept)}
+        sample = images[[row[i] for i in pick.tolist() if i in row]]
+    else:
         sample = _decode_all([pool[i] for i in pick], size, True, desc=None)[0]
-        _FOLDER_STATS[key] = channel_stats(sample if len(sample) else images)
-    mean, std = _FOLDER_STATS[key]
+    mean, std = channel_stats(sample if len(sample) else images)
     return ImageDataset(images, labels, classes, f"folder:{root}", mean, std, skipped=skipped)
 
 
@@ -350,8 +354,9 @@ def _image_files(folder: Path, layout: str) -> dict[str, list[Path]]:
 
 def _decode_all(
     items: list[tuple[Path, int]], size: int, skip_bad: bool, desc: str | None
-) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Decode ``(path, label)`` items on a thread pool (PIL releases the GIL while decoding)."""
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Decode ``(path, label)`` items on a thread pool (PIL releases the GIL while decoding):
+    the images ``(M, 3, S, S)``, their labels and the indices of the M items decoded."""
 
     def decode(path: Path) -> np.ndarray | ValueError:
         try:
@@ -360,23 +365,23 @@ def _decode_all(
             return err
 
     pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
-    arrays, labels, skipped = [], [], 0
+    arrays, labels, kept = [], [], []
     try:
         results = pool.map(decode, [p for p, _ in items])
         bar = tqdm(results, total=len(items), desc=desc, unit="img", disable=desc is None)
-        for (_, label), result in zip(items, bar, strict=True):
+        for i, ((_, label), result) in enumerate(zip(items, bar, strict=True)):
             if isinstance(result, ValueError):
                 if not skip_bad:
                     raise ValueError(
                         f"{result}; pass skip_bad_images=True (--skip-bad-images) to leave "
                         "unreadable files out"
                     ) from result
-                skipped += 1
                 continue
             arrays.append(result)
             labels.append(label)
+            kept.append(i)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     images = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.uint8)
     images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # (N, 3, S, S)
-    return images, torch.tensor(labels, dtype=torch.int64), skipped
+    return images, torch.tensor(labels, dtype=torch.int64), kept
