@@ -45,7 +45,7 @@ $(CC_BIN):
 # The main job: the gallery. Trains a CNN on Fashion-MNIST (3 minutes, prints its linear probe)
 # and a small ViT on the bundled photos (3 minutes), then draws every picture into eval/.
 demo: $(VENV)/.installed $(FMNIST) $(CC_BIN)
-	$(PY) -m lejepa_viz.cli gallery --out eval --minutes 3
+	$(PY) -m lejepa_viz gallery --out eval --minutes 3
 
 # Every test: unit tests, doctests, the notebooks (nbval, FAST settings) and the browser test.
 test: $(VENV)/.installed $(FMNIST) $(CHROMIUM) $(CC_BIN)

@@ -1,20 +1,18 @@
 """The gallery: train (or reuse) two small models on the embedded data, then draw every picture.
 
-``make_gallery("eval")`` (CLI: ``lejepa-viz gallery --out eval``) writes
+``make_gallery("eval")`` (CLI: ``lejepa-viz gallery --out eval``) is a table of picture specs
+(:func:`picture_specs`): each names a file, says what it shows and holds the ``lejepa-viz``
+arguments that make it. The gallery runs them through the command line (:func:`lejepa_viz.cli.
+run`), so each README row shows the command that ran, and the number that says the picture
+shows what it is named for comes from the record the command returned:
 
-- ``convergence.gif``: a CNN's embeddings of Fashion-MNIST during LeJEPA training, clean test
-  images and training views, with their SIGReg against a true N(0, I) sample's;
-- ``flow.gif``: a ring of points moved by gradient descent on SIGReg alone, until it scores as a
-  true N(0, I) sample does;
+- ``convergence.gif``: a CNN's embeddings of Fashion-MNIST during LeJEPA training;
+- ``flow.gif``: a ring of points moved by gradient descent on SIGReg alone;
 - ``lambda.gif``: a tiny encoder trained with λ = 0 (collapse) beside λ > 0 (N(0, I));
-- ``maps.png``: PCA maps (one fit for all photos, one per photo) and [CLS] attention masks of a
-  LeJEPA ViT, each beside the same ViT at random initialisation;
-- ``pca/<photo>.png``: photo | per-photo PCA map (the paper's recipe), for the bundled photos;
-- ``video.gif``: a camera path over a bundled photo beside the ViT's attention mask;
-- ``evolution.gif``: the ViT's per-image PCA maps and attention masks at the backbones its run
-  kept, from random initialisation to the end;
-- ``README.md``: what each file shows, the number that says it shows it, the command and
-  settings that made it, the CNN's results table and the maps' IoU table.
+- ``maps.png``, ``pca/``, ``video.gif``, ``evolution.gif``: a ViT's PCA maps and [CLS]
+  attention masks, beside random initialisation, per photo, over a video, over training;
+- ``README.md``: rendered from those records, the CNN's results table and the maps' IoU on
+  synthetic scenes with known masks.
 
 Every file is written to a temporary name and renamed, so an interrupted gallery leaves no
 half-written file. Runs go to ``runs/gallery/<name>`` and are reused when their configuration
@@ -23,26 +21,23 @@ matches (``reuse=False`` trains again).
 
 from __future__ import annotations
 
+import argparse
 import os
+import shlex
 import time
-from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
 
-from .backbones import load_patch_encoder
-from .evaluate import evaluate_run
-from .pictures import flow_gif, lambda_gif
-from .runs import Run, atomic_path, load_snapshots
-from .train import TrainConfig, cached_train, train
-from .viz.convergence import animate_snapshots, final_sigreg
-from .viz.maps import evolution_gif, maps_figure
-from .viz.pca import pca_maps
+from . import cli
+from .backbones import load_encoder
+from .runs import Run, atomic_path
+from .train import TrainConfig
+from .viz.attention import KEEP
+from .viz.patches import MAP_KINDS
 from .viz.scenes import iou_table, map_iou, scene_iou, verdict
-from .viz.video import video_gif
 
 # The ViT for patch maps: a 4-block ViT-Tiny with 8 x 8 patches on 64 x 64 crops of the
-# bundled photos (see model.py's vit_pico_patch8); measured by the scene IoU in README.md.
+# bundled photos (see model.py's vit_pico_patch8), measured by the scene IoU in its README.
 PHOTO_VIT = TrainConfig(
     dataset="photos",
     backbone="vit_pico_patch8",
@@ -54,39 +49,122 @@ PHOTO_VIT = TrainConfig(
     final_probe=False,
     keep_backbones=True,  # for evolution.gif
 )
-# The CNN of the convergence picture: λ chosen for the picture. At the default 0.05 its last
-# frame reads SIGReg 4.8 after 3 minutes, at 0.1 3.2, against 3 x 1.05 for "converged"; the
-# probes lose about a point (the README's 10-minute table is the default recipe).
-PICTURE_LAM = 0.15
-CNN = TrainConfig(dataset="fashion-mnist", lam=PICTURE_LAM)
+# The CNN of the convergence picture, with a λ above the default chosen for the picture (the
+# README says what the default's last frame reads after the same three minutes).
+CNN = TrainConfig(dataset="fashion-mnist", lam=0.15)
 EVAL_SUBSET = (10_000, 5_000)  # the CNN's results table: a seeded subset of each split
+MAPS_SIZE = 224  # the maps are drawn at this resolution, the ViT's position grid resampled
 
 
-class Picture(NamedTuple):
-    """One file of the gallery: what it shows, the number that says so, how it was made."""
+@dataclass(frozen=True)
+class Spec:
+    """One file of the gallery: what it shows, and the ``lejepa-viz`` arguments that make it
+    (``{name}`` fields filled by :func:`fill`). ``iou`` names the map kinds whose scene IoU
+    says the picture shows what it is named for (else the command's own record says it)."""
 
     name: str
     what: str
-    number: str
-    command: str
-    seconds: float
+    argv: tuple[str, ...]
+    iou: tuple[str, ...] = ()
 
 
-def trained_run(cfg: TrainConfig, reuse: bool = True) -> dict:
-    """``train(cfg)``'s final metrics; with ``reuse``, a finished run of the same configuration
-    in ``cfg.out`` is loaded instead (:func:`lejepa_viz.train.cached_train`)."""
-    if not reuse:
-        result = train(cfg)
-        Run(cfg.out).save_result(result)
-        return result
-    kept = Run(cfg.out).path("backbones")
-    if cfg.keep_backbones and Run(cfg.out).result() is not None and not kept.is_dir():
-        print(f"{cfg.out} kept no backbones along the way: training it again")
-        return trained_run(cfg, reuse=False)
-    result = cached_train(cfg)
-    if result["cached"]:
-        print(f"reusing {cfg.out} (pass --no-reuse to train again)")
-    return result
+VIT_224 = ("--weights", "{vit}", "--model-size", str(MAPS_SIZE))
+SPECS = (
+    Spec(
+        "convergence.gif",
+        "the CNN's projector outputs during training: (a) the recorded clean test images and "
+        "(b) the training views SIGReg acts on, on a random plane over the 1σ / 2σ circles of "
+        "N(0, I); (c) the SIGReg of both against the band of a true N(0, I) sample; (d) three "
+        "1-D slices against N(0, 1); (e) their ECF gap; (f) the prediction loss",
+        ("animate", "--snapshots", "{snapshots}", "--out", "{out}/convergence.gif"),
+    ),
+    Spec(
+        "flow.gif",
+        "points on a ring in 2-D moved by plain gradient descent on SIGReg alone, until the "
+        "cloud scores what a true N(0, I) sample of its size scores. A faint hole may be left "
+        "at the centre: it moves the characteristic function at |t| ≤ 3 by less than a true "
+        "Gaussian sample's own noise, so no test of that size can see it (`--past-null` runs on "
+        "into the statistic falling below every Gaussian sample: the points then fit the 17 "
+        "knots, not N(0, I))",
+        ("flow", "--shape", "ring", "--steps", "{flow_steps}", "--out", "{out}/flow.gif"),
+    ),
+    Spec(
+        "lambda.gif",
+        "a tiny MLP encoder trained with the LeJEPA loss on two noisy views of a heavy-tailed "
+        "2-D cloud: λ = 0 (pure invariance: it collapses) beside λ = 0.5 (with SIGReg: N(0, I)), "
+        "on an orthonormal plane, where a true N(0, I) sample fills the circles",
+        (
+            "lambda",
+            "--lambdas",
+            "0",
+            "0.5",
+            "--steps",
+            "{lambda_steps}",
+            "--out",
+            "{out}/lambda.gif",
+        ),
+    ),
+    Spec(
+        "maps.png",
+        "the ViT's maps of the bundled photos beside the same ViT at random initialisation: PCA "
+        "of the patch features fitted on all photos and per photo, and the [CLS] attention "
+        f"masks ({KEEP:.0%} of the mass)",
+        ("maps", *VIT_224, "--label", "LeJEPA", "--out", "{out}/maps.png"),
+        tuple(MAP_KINDS),
+    ),
+    Spec(
+        "pca/",
+        "each bundled photo beside the RGB map of the first three PCA components of its own "
+        "patch features (the paper's Fig. 14 recipe)",
+        ("pca", "--fit", "per-image", *VIT_224, "--out", "{out}/pca"),
+        ("per-image",),
+    ),
+    Spec(
+        "video.gif",
+        "a camera path panning and zooming over a bundled photo, beside the ViT's [CLS] "
+        "attention mask (mean over heads; the paper's Fig. 13)",
+        ("video", *VIT_224, "--num-frames", "{video_frames}", "--out", "{out}/video.gif"),
+        ("attention",),
+    ),
+    Spec(
+        "evolution.gif",
+        "the maps of the bundled photos emerging over the ViT's training: per-image PCA and "
+        "[CLS] attention masks at the backbones the run kept (`--keep-backbones`: steps 0, 8, "
+        "16, 32, … and the end)",
+        ("evolve", "--weights", "{kept}", "--labels", "{labels}", "--out", "{out}/evolution.gif"),
+        ("per-image", "attention"),
+    ),
+)
+
+
+def fill(argv: tuple[str, ...], values: dict) -> list[str]:
+    """``argv`` with its ``{name}`` fields filled from ``values``; a field that stands alone and
+    holds a list becomes that many arguments.
+
+    Example:
+        >>> fill(("evolve", "--weights", "{kept}", "--out", "{out}/e.gif"), {"kept": ["a", "b"], "out": "eval"})
+        ['evolve', '--weights', 'a', 'b', '--out', 'eval/e.gif']
+    """
+    out = []
+    for arg in argv:
+        value = values.get(arg[1:-1]) if arg.startswith("{") and arg.endswith("}") else None
+        out += list(map(str, value)) if isinstance(value, list) else [arg.format(**values)]
+    return out
+
+
+def add_gallery(sub) -> None:
+    """The ``lejepa-viz gallery`` command."""
+    p = sub.add_parser("gallery", help="train or reuse small models, then draw every picture")
+    p.add_argument("--out", default="eval", help="gallery folder")
+    p.add_argument("--runs", default="runs/gallery", help="where the gallery's models train")
+    p.add_argument("--minutes", type=float, default=3.0, help="training budget of each model")
+    p.add_argument(
+        "--reuse",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="reuse finished runs in --runs (default) instead of training again",
+    )
+    p.set_defaults(run=lambda args: make_gallery(args.out, args.runs, args.minutes, args.reuse))
 
 
 def make_gallery(
@@ -118,187 +196,86 @@ def make_gallery(
         flow_steps, lambda_steps: steps (at most) of the gradient flow and of the λ runs.
         video_frames: frames of the camera-path video.
         eval_subset: training and test images of the CNN's results table (None: a whole split).
-        progress: progress bars.
+        progress: progress bars while training.
 
     Returns:
         The path of ``out/README.md``.
     """
     out, runs = Path(out), Path(runs)
     budget = dict(max_minutes=None if steps else minutes, steps=steps, progress=progress)
-    cnn = replace(cnn, out=str(runs / cnn.dataset), **budget)
-    vit = replace(vit, out=str(runs / f"{vit.dataset}-vit"), **budget)
-    models = [(cfg, Run(cfg.out), trained_run(cfg, reuse)) for cfg in (cnn, vit)]
-    cnn_run, vit_run = models[0][1], models[1][1]
-    vit_ckpt = vit_run.path(Run.CHECKPOINT)
-    iou = scene_iou(load_patch_encoder(checkpoint=vit_ckpt), num_scenes=scenes, size=vit.image_size)
-    pictures = draw_pictures(
-        out, cnn_run, vit_run, iou, flow_steps, lambda_steps, video_frames, progress
+    configs = [
+        replace(cnn, out=str(runs / cnn.dataset), **budget),
+        replace(vit, out=str(runs / f"{vit.dataset}-vit"), **budget),
+    ]
+    models = [train(cfg, reuse) for cfg in configs]
+    cnn_run, vit_run = (Run(cfg.out) for cfg in configs)
+    vit_encoder = load_encoder(vit_run.path(Run.CHECKPOINT))
+    iou = scene_iou(vit_encoder, num_scenes=scenes, size=configs[1].image_size)
+    kept = sorted(vit_run.path("backbones").glob("step*"))
+    values = dict(
+        out=out,
+        snapshots=cnn_run.path(Run.SNAPSHOTS),
+        vit=vit_run.path(Run.CHECKPOINT),
+        kept=kept,
+        labels=[
+            f"step {int(p.name[4:])}" + " (random init)" * (p.name == "step000000") for p in kept
+        ],
+        flow_steps=flow_steps,
+        lambda_steps=lambda_steps,
+        video_frames=video_frames,
     )
-    num_train, num_test = eval_subset
-    table = evaluate_run(
-        cnn_run.folder, num_train=num_train, num_test=num_test, draws=3, progress=progress
-    )
+    specs = [s for s in SPECS if kept or s.name != "evolution.gif"]
+    rows = [(spec, fill(spec.argv, values)) for spec in specs]
+    rows = [(spec, argv, *timed(argv)) for spec, argv in rows]
+    evaluation = evaluation_argv(cnn_run, eval_subset)
+    table = cli.run(evaluation)
     with atomic_path(out / "README.md") as tmp:
-        tmp.write_text(render_readme(pictures, models, iou, (table, eval_subset)))
-    print(table["table"])
-    for picture in pictures:
-        print(f"{picture.name}: {picture.number}")
+        tmp.write_text(render_readme(rows, models, iou, (evaluation, table), configs[0].lam))
     print(f"gallery in {out}/ (README.md lists each file)")
     return out / "README.md"
 
 
-def draw_pictures(
-    out: Path,
-    cnn: Run,
-    vit: Run,
-    iou: dict,
-    flow_steps: int,
-    lambda_steps: int,
-    frames: int,
-    progress: bool,
-) -> list[Picture]:
-    """Every picture of the gallery, with its number and the command that makes it."""
-    snapshots, vit_ckpt = cnn.path(Run.SNAPSHOTS), vit.path(Run.CHECKPOINT)
-    vit_224 = load_patch_encoder(checkpoint=vit_ckpt, image_size=224)  # maps drawn at 224 px
-    conv = final_sigreg(load_snapshots(snapshots))
-    views = "" if conv["views"] is None else f", training views {conv['views']:.2f}"
-    pictures = []
-
-    def draw(name: str, what: str, command: str, make: Callable[[], object], number=None):
-        start = time.perf_counter()
-        made = make()
-        number = number if number is not None else made.summary
-        pictures.append(Picture(name, what, number, command, time.perf_counter() - start))
-
-    draw(
-        "convergence.gif",
-        "the CNN's projector outputs during training: (a) 512 fixed clean "
-        "test images and (b) the training views SIGReg acts on, on a random plane over the "
-        "1σ / 2σ circles of N(0, I); (c) the SIGReg of both against the band of a true "
-        "N(0, I) sample; (d) three 1-D slices against N(0, 1); (e) their ECF gap; (f) the "
-        "prediction loss",
-        f"lejepa-viz animate --snapshots {snapshots} --out {out}/convergence.gif",
-        lambda: animate_snapshots(snapshots, out / "convergence.gif", progress=progress),
-        number=f"final SIGReg (step {conv['step']}): clean test images {conv['points']:.2f}"
-        f"{views}; a true N(0, I) sample: {conv['null_mean']:.2f} ± "
-        f"{2 * conv['null_sd']:.2f}",
-    )
-    draw(
-        "flow.gif",
-        "1,024 points on a ring in 2-D moved by plain gradient descent on SIGReg alone, until "
-        "the cloud scores what a true N(0, I) sample of its size scores. A faint hole is left "
-        "at the centre: at N = 1,024 it moves the characteristic function at |t| ≤ 3 by less "
-        "than a true Gaussian sample's own noise, so neither SIGReg nor any test of that size "
-        "can see it (`--past-null` runs on and shows the statistic falling below every "
-        "Gaussian sample: the points then fit the 17 knots, not N(0, I))",
-        f"lejepa-viz flow --shape ring --steps {flow_steps} --out {out}/flow.gif",
-        lambda: flow_gif(out / "flow.gif", "ring", steps=flow_steps, progress=progress),
-    )
-    draw(
-        "lambda.gif",
-        "a tiny MLP encoder trained with the LeJEPA loss on two noisy views of a "
-        "heavy-tailed 2-D cloud: λ = 0 (pure invariance: it collapses) beside λ = 0.5 (with "
-        "SIGReg: N(0, I))",
-        f"lejepa-viz lambda --lambdas 0 0.5 --steps {lambda_steps} --out {out}/lambda.gif",
-        lambda: lambda_gif(out / "lambda.gif", (0.0, 0.5), steps=lambda_steps, progress=progress),
-    )
-    draw(
-        "maps.png",
-        "the ViT's maps of the bundled photos beside the same ViT at random "
-        "initialisation: PCA of the patch features fitted on all photos and per photo, "
-        "and the [CLS] attention masks (60% of the mass)",
-        f"lejepa-viz maps --checkpoint {vit_ckpt} --out {out}/maps.png",
-        lambda: maps_figure(None, encoder=vit_224, out=out / "maps.png", label="LeJEPA"),
-        number=iou_sentence(iou),
-    )
-    draw(
-        "pca/",
-        "each bundled photo beside the RGB map of the first three PCA components of "
-        "its own patch features (the paper's Fig. 14 recipe; ViT run at 224 px)",
-        f"lejepa-viz pca --fit per-image --checkpoint {vit_ckpt} --out {out}/pca",
-        lambda: pca_maps(None, encoder=vit_224, out_dir=out / "pca", fit="per-image"),
-        number=iou_sentence(iou, ("per-image",)),
-    )
-    draw(
-        "video.gif",
-        "a camera path panning and zooming over a bundled photo, beside the "
-        "ViT's [CLS] attention mask (60% of the mass, mean over heads; the paper's Fig. 13)",
-        f"lejepa-viz video --checkpoint {vit_ckpt} --out {out}/video.gif",
-        lambda: video_gif(encoder=vit_224, out=out / "video.gif", num_frames=frames),
-        number=iou_sentence(iou, ("attention",)),
-    )
-    kept = sorted(vit.path("backbones").glob("step*"))
-    steps = [int(p.name[4:]) for p in kept]
-    labels = [f"step {n}" + (" (random init)" if n == 0 else "") for n in steps]
-    if not kept:
-        return pictures
-    draw(
-        "evolution.gif",
-        "the maps of the bundled photos emerging over the ViT's training: per-image PCA and "
-        "[CLS] attention masks at the backbones the run kept (steps 0, 8, 16, 32, … and the "
-        "end; `--keep-backbones`)",
-        f"lejepa-viz evolve --weights {vit.path('backbones')}/step* --out {out}/evolution.gif",
-        lambda: evolution_gif(kept, out / "evolution.gif", labels=labels, progress=progress),
-        number=f"{len(kept)} checkpoints, steps {steps[0]} to {steps[-1]}; "
-        + iou_sentence(iou, ("per-image", "attention")),
-    )
-    return pictures
+def train(cfg: TrainConfig, reuse: bool) -> tuple[list[str], dict]:
+    """Train ``cfg`` (or reuse its finished run) through the command line: ``(argv, result)``."""
+    argv = ["train", *cli.config_argv(cfg)]
+    argv += (["--reuse"] if reuse else []) + ([] if cfg.progress else ["--no-progress"])
+    return argv, cli.run(argv)
 
 
-def iou_sentence(iou: dict, kinds=("joint", "per-image", "attention")) -> str:
+def timed(argv: list[str]) -> tuple[object, float]:
+    """What ``lejepa-viz argv`` made, and the seconds it took."""
+    start = time.perf_counter()
+    made = cli.run(argv)
+    return made, time.perf_counter() - start
+
+
+def evaluation_argv(run: Run, subset: tuple[int | None, int | None]) -> list[str]:
+    """``lejepa-viz eval`` of the CNN on seeded subsets, three few-shot draws, reused."""
+    argv = ["eval", "--checkpoint", str(run.path(Run.CHECKPOINT)), "--draws", "3", "--reuse"]
+    for option, n in zip(("--num-train", "--num-test"), subset, strict=True):
+        argv += [option, str(n)] if n is not None else []
+    return argv
+
+
+def iou_sentence(iou: dict, kinds) -> str:
     """The maps' IoU with the true masks of the synthetic scenes, in one sentence."""
-    names = {"joint": "PCA (all)", "per-image": "PCA (per image)", "attention": "attention"}
     parts = []
-    for kind in kinds:
-        if kind in iou:
-            scores = {k: map_iou(v) for k, v in iou[kind].items()}
-            cells = " / ".join(
-                f"{scores[k]:.3f}" for k in ("trained", "random", "pixels") if k in scores
-            )
-            parts.append(f"{names[kind]} {cells}")
+    for kind in (k for k in kinds if k in iou):
+        scores = {k: map_iou(v) for k, v in iou[kind].items()}
+        cells = " / ".join(
+            f"{scores[k]:.3f}" for k in ("trained", "random", "pixels") if k in scores
+        )
+        parts.append(f"{MAP_KINDS[kind]} {cells}")
     return f"IoU on {iou['num_scenes']} scenes, LeJEPA / random init / pixels: " + "; ".join(parts)
 
 
-def cli_options(cfg: TrainConfig) -> str:
-    """The ``lejepa-viz train`` options that set ``cfg``'s non-default fields."""
-    default, options = asdict(TrainConfig()), []
-    for k, v in asdict(cfg).items():
-        same = v == default[k] or (isinstance(v, (list, tuple)) and list(v) == list(default[k]))
-        if k == "progress" or same:
-            continue
-        flag = "--" + k.replace("_", "-")
-        if isinstance(v, bool):
-            options.append(flag if v else "--no-" + flag[2:])
-        elif isinstance(v, (list, tuple)):
-            options.append(f"{flag} {' '.join(map(str, v))}")
-        else:
-            options.append(f"{flag} {v}")
-    return " ".join(options)
+def command(argv) -> str:
+    return "lejepa-viz " + shlex.join(map(str, argv))
 
 
-def evaluation_note(run: Run, subset: tuple[int | None, int | None]) -> str:
-    """How the CNN's results table was made, with the command that makes it."""
-    num_train, num_test = subset
-    options = "".join(
-        f" --{k} {v}"
-        for k, v in (("num-train", num_train), ("num-test", num_test))
-        if v is not None
-    )
-    where = (
-        f"a seeded random subset of {num_train or 'all'} training and {num_test or 'all'} "
-        "test images"
-        if options
-        else "the whole splits"
-    )
-    return (
-        f"Frozen features, {where}; few-shot: mean ± std over 3 draws "
-        f"(`lejepa-viz eval --checkpoint {run.path(Run.CHECKPOINT)}{options} --draws 3`)."
-    )
-
-
-def render_readme(pictures: list[Picture], models, iou: dict, evaluation) -> str:
-    """The gallery's README.md: what each file shows, the number that says it shows it, how it
-    was made, the CNN's results table and the maps' IoU table."""
+def render_readme(rows, models, iou: dict, evaluation, lam: float) -> str:
+    """The gallery's README.md: what each file shows, the number that says it shows it, the
+    command that made it, the models, the CNN's results table and the maps' IoU table."""
     lines = [
         "# Gallery",
         "",
@@ -307,46 +284,37 @@ def render_readme(pictures: list[Picture], models, iou: dict, evaluation) -> str
         "| file | what it shows | the number that says it shows it | command | seconds |",
         "|------|---------------|----------------------------------|---------|--------:|",
     ]
-    lines += [
-        f"| [`{p.name}`]({p.name}) | {p.what} | {p.number} | `{p.command}` | {p.seconds:.0f} |"
-        for p in pictures
-    ]
-
-    def model(label: str, cfg: TrainConfig, run: Run, metrics: dict) -> str:
-        done = f"{metrics.get('step')} steps in {metrics.get('elapsed_s', 0) / 60:.1f} min"
-        line = f"- {label} (`{run.folder}`, {done}): `lejepa-viz train {cli_options(cfg)}`"
-        if metrics.get("linear_probe") is not None:
+    for spec, argv, drawn, seconds in rows:
+        number = iou_sentence(iou, spec.iou) if spec.iou else drawn.summary
+        cell = f"`{command(argv)}`"
+        lines.append(
+            f"| [`{spec.name}`]({spec.name}) | {spec.what} | {number} | {cell} | {seconds:.0f} |"
+        )
+    lines += ["", "## Models", ""]
+    for label, (argv, result) in zip(("CNN", "ViT"), models, strict=True):
+        done = f"{result.get('step')} steps in {result.get('elapsed_s', 0) / 60:.1f} min"
+        line = f"- {label} ({done}): `{command(argv)}`"
+        if result.get("linear_probe") is not None:
             line += (
-                f"; frozen linear probe on the test split: **{100 * metrics['linear_probe']:.2f}%**"
+                f"; frozen linear probe on the test split: **{100 * result['linear_probe']:.2f}%**"
             )
-        return line + "."
-
-    (cnn, cnn_run, cnn_metrics), (vit, vit_run, vit_metrics) = models
-    table, subset = evaluation
+        lines.append(line + ".")
+    argv, table = evaluation
     lines += [
-        "",
-        "## Models",
-        "",
-        model("CNN", cnn, cnn_run, cnn_metrics),
-        model("ViT", vit, vit_run, vit_metrics),
         "",
         "## The convergence run",
         "",
-        f"The CNN trains with λ = {cnn.lam:g}, chosen for the picture: at the default λ = 0.05 "
-        "its last frame reads SIGReg 4.8 after three minutes (at 0.1: 3.2; `lejepa-viz train "
-        "--max-minutes 3 --lam 0.05` then `lejepa-viz animate` prints it), and the picture is "
-        "named for convergence to N(0, I). Three things made the recorded embeddings read far "
-        "less Gaussian than the loss, and are handled: BatchNorm's running statistics mixed "
-        "global and local views (a defect: the recorder now normalises its images with their "
-        "own batch statistics, and every epoch ends by re-estimating the statistics on clean "
-        "training images); SIGReg's excess over the null grows with the sample size n (not a "
-        "defect: the recorder keeps 256 images, the size of one training view, and each set is "
-        "read against the null band of its own n); and clean images sit at the edge of the "
-        "augmented ones (small once the first two are handled).",
+        f"The CNN trains with λ = {lam:g}, above the default, chosen for the picture: it is named "
+        "for convergence to N(0, I) (the top-level README says what the default λ's last frame "
+        "reads after the same budget). The recorder keeps as many clean test images as one "
+        "training view holds, normalised with their own batch statistics (BatchNorm's running "
+        "averages mix global and local views; every epoch ends by re-estimating them on clean "
+        "training images), and each set is read against the null band of its own size: "
+        "SIGReg's excess over the null grows in proportion to the number of points.",
         "",
         "## The CNN beside its baselines",
         "",
-        evaluation_note(cnn_run, subset),
+        f"Frozen features; few-shot: mean ± std over the draws (`{command(argv)}`).",
         "",
         table["table"].rstrip(),
         "",
@@ -357,7 +325,7 @@ def render_readme(pictures: list[Picture], models, iou: dict, evaluation) -> str
         "the map with the mask. PCA maps: the first component, its sign set so that the centre "
         "is positive (an assumption: objects sit inside the frame; no mask used), thresholded at "
         "0; in brackets the better of the two signs, which reads the masks. Attention: the "
-        "patches holding 60% of the [CLS] attention (no sign to choose).",
+        f"patches holding {KEEP:.0%} of the [CLS] attention (no sign to choose).",
         "",
         *iou_table(iou),
         "",

@@ -29,7 +29,7 @@ FLOORS = [
     ("evaluate", ("evaluate",)),
     ("toys", ("toys",)),
     ("viz", ("viz",)),
-    ("apps", ("sweep", "gallery", "cli", "pictures")),
+    ("apps", ("sweep", "gallery", "cli", "pictures", "__main__")),
 ]
 BELOW_TRAIN = {"core", "data", "runs", "model"}
 ALLOWED = {
@@ -142,7 +142,8 @@ def problems(root: Path, name: str) -> list[str]:
             elif inside and not allows(floor, target, name):
                 found.append(f"{where}:{line}: {floor} imports {target} ({floor_of(target, name)})")
             if in_function:
-                cli = module[len(name) + 1 :] in CLI_MODULES
+                rest = module[len(name) + 1 :]
+                cli = any(rest == m or rest.startswith(m + ".") for m in CLI_MODULES)
                 heavy = top in HEAVY or target in OPTIONAL
                 if (inside and not cli and target not in heavy_own) or (
                     not inside and (top in stdlib or not heavy)
