@@ -110,7 +110,7 @@ def attention_pairs(
     paths = save_pairs(names, images, attention_pictures(maps, keep, images.shape[-2:]), out_dir)
     share = attention_masks(maps, keep).float().mean().item()
     summary = (
-        f"{len(paths)} image | attention-mask pairs in {out_dir}; the masks hold {keep:.0%} of "
+        f"{len(paths)} image | attention-mask pairs; the masks hold {keep:.0%} of "
         f"the [CLS] attention in {share:.0%} of the patches on average"
     )
     return Drawn(Path(out_dir), summary, {"files": [str(p) for p in paths], "patch_share": share})

@@ -105,9 +105,7 @@ def maps_figure(
     rows = map_rows(images, {label: encoder, "random init": random}, keep)
     size = images.shape[-1]
     path = save_png(grid_picture(rows, names, caption, cell=max(64, min(size, 110))), out)
-    summary = (
-        f"{path}: {len(rows) - 1} map rows of {len(images)} images, {label} beside random init"
-    )
+    summary = f"{len(rows) - 1} map rows of {len(images)} images, {label} beside random init"
     return Drawn(path, summary, {"rows": list(rows)})
 
 
@@ -154,5 +152,5 @@ def evolution_gif(
         rows = {k.rstrip("\n"): v for k, v in rows.items()}
         frames.append(grid_picture(rows, names, caption=label, cell=max(64, min(size, 110))))
     path = save_animation(frames, out, duration_ms)
-    summary = f"{path}: {len(frames)} checkpoints, {labels[0]} to {labels[-1]}"
+    summary = f"{len(frames)} checkpoints, {labels[0]} to {labels[-1]}"
     return Drawn(path, summary, {"frames": len(frames), "labels": labels})

@@ -257,7 +257,7 @@ def pca_maps(
     paths = save_pairs(names, images, to_rgb(maps, images.shape[-1]), out_dir)
     explained = np.atleast_2d(maps.explained_variance_ratio).sum(-1)  # (1,) or (N,)
     summary = (
-        f"{len(paths)} image | PCA map pairs ({fit} fit) in {out_dir}; the three colours explain "
+        f"{len(paths)} image | PCA map pairs ({fit} fit); the three colours explain "
         f"{explained.mean():.0%} of the patch features' variance"
         + (" on average" if fit == "per-image" else "")
     )

@@ -195,5 +195,5 @@ def video_gif(
     pictures = patch_video(frames, encoder, method=method, threshold=threshold, keep=keep)
     path = save_animation(pictures, out, duration_ms)
     what = "[CLS] attention mask" if method == "attention" else "first principal component"
-    summary = f"{path}: {len(pictures)} frames, each beside its {what}"
+    summary = f"{len(pictures)} frames, each beside its {what}"
     return Drawn(path, summary, {"frames": len(pictures), "method": method})
