@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from .._checks import as_samples, positive
-from .base import MultivariateTest
+from .base import WeightedTest
 
 
 def bhep(x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
@@ -58,7 +58,7 @@ def bhep(x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     return N * stat.clamp_min(0)  # rounding can dip a hair below 0
 
 
-class BHEP(MultivariateTest):
+class BHEP(WeightedTest):
     """BHEP test against N(0, I_D), ``(*, N, D) -> (*)``; see :func:`bhep`.
 
     Args:
@@ -69,12 +69,11 @@ class BHEP(MultivariateTest):
         torch.Size([4])
     """
 
+    parameter, statistic, check = (
+        "beta",
+        staticmethod(bhep),
+        staticmethod(lambda beta: positive(beta, "beta")),
+    )
+
     def __init__(self, beta: float = 1.0):
-        super().__init__()
-        self.beta = positive(beta, "beta")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return bhep(x, self.beta)
-
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}"
+        super().__init__(beta)

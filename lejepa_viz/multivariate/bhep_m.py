@@ -12,17 +12,14 @@ import math
 
 import torch
 
-from .._checks import as_samples, integer_at_least, positive
-from .base import MultivariateTest
+from .._checks import as_samples, integer_at_least
+from .base import MultivariateTest, decay
 
 DEFAULT_BETA = 4.0
 
 
 def _check_beta(beta: float) -> float:
-    beta = positive(beta, "beta")
-    if beta <= 2:
-        raise ValueError(f"beta must be > 2 (finite null variance), got {beta!r}")
-    return beta
+    return decay(beta, "beta", 2, "finite null variance")
 
 
 def bhep_m(x: torch.Tensor, beta: float = DEFAULT_BETA) -> torch.Tensor:

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import as_samples, positive
-from .base import MultivariateTest
+from .._checks import as_samples
+from .base import WeightedTest, decay
 
 DEFAULT_GAMMA = 1.5
 
 
 def _check_gamma(gamma: float) -> float:
-    gamma = positive(gamma, "gamma")
-    if gamma <= 0.5:
-        raise ValueError(f"gamma must be > 1/2 (finite null expectation), got {gamma!r}")
-    return gamma
+    return decay(gamma, "gamma", 0.5, "finite null expectation", "1/2")
 
 
 def comb(x: torch.Tensor, gamma: float = DEFAULT_GAMMA) -> torch.Tensor:
@@ -71,7 +68,7 @@ def comb(x: torch.Tensor, gamma: float = DEFAULT_GAMMA) -> torch.Tensor:
     return N * inner.square()
 
 
-class COMB(MultivariateTest):
+class COMB(WeightedTest):
     """COMB test against N(0, I_D), ``(*, N, D) -> (*)``; see :func:`comb`.
 
     Args:
@@ -82,12 +79,7 @@ class COMB(MultivariateTest):
         torch.Size([4])
     """
 
+    parameter, statistic, check = "gamma", staticmethod(comb), staticmethod(_check_gamma)
+
     def __init__(self, gamma: float = DEFAULT_GAMMA):
-        super().__init__()
-        self.gamma = _check_gamma(gamma)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return comb(x, self.gamma)
-
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}"
+        super().__init__(gamma)

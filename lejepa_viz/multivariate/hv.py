@@ -11,17 +11,14 @@ import math
 
 import torch
 
-from .._checks import as_samples, positive
-from .base import MultivariateTest
+from .._checks import as_samples
+from .base import WeightedTest, decay
 
 DEFAULT_GAMMA = 5.0
 
 
 def _check_gamma(gamma: float) -> float:
-    gamma = positive(gamma, "gamma")
-    if gamma <= 2:
-        raise ValueError(f"gamma must be > 2 (finite null expectation), got {gamma!r}")
-    return gamma
+    return decay(gamma, "gamma", 2, "finite null expectation")
 
 
 def hv(x: torch.Tensor, gamma: float = DEFAULT_GAMMA) -> torch.Tensor:
@@ -75,7 +72,7 @@ def hv(x: torch.Tensor, gamma: float = DEFAULT_GAMMA) -> torch.Tensor:
     return N * stat.clamp_min(0)  # rounding can dip a hair below 0
 
 
-class HV(MultivariateTest):
+class HV(WeightedTest):
     """Henze–Visagie test against N(0, I_D), ``(*, N, D) -> (*)``; see :func:`hv`.
 
     Args:
@@ -86,12 +83,7 @@ class HV(MultivariateTest):
         torch.Size([4])
     """
 
+    parameter, statistic, check = "gamma", staticmethod(hv), staticmethod(_check_gamma)
+
     def __init__(self, gamma: float = DEFAULT_GAMMA):
-        super().__init__()
-        self.gamma = _check_gamma(gamma)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return hv(x, self.gamma)
-
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}"
+        super().__init__(gamma)
