@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from lejepa_viz.runs import Snapshots, load_recording
-from lejepa_viz.viz.convergence import snapshots_data
 from lejepa_viz.viz.animation import ConvergenceAnimation
+from lejepa_viz.viz.convergence import snapshots_data
 from lejepa_viz.viz.export import save_animation
 
 

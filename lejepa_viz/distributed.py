@@ -80,6 +80,12 @@ def rank() -> int:
     return dist.get_rank() if is_distributed() else 0
 
 
+def launch_rank() -> int:
+    """This process's rank as the launcher set it (``RANK``, torchrun's), also after the
+    process group was left: who writes what outlives the group. 0 without a launcher."""
+    return rank() if is_distributed() else int(os.environ.get("RANK", "0"))
+
+
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     """Sum ``tensor`` over all ranks, differentiably; identity outside a process group.
 

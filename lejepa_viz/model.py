@@ -24,8 +24,8 @@ from torch import nn
 
 from .distributed import seeded
 
-# CPU-fast defaults per dataset: a small timm CNN for small greyscale images (3-4x faster
-# than a tiny ViT at 28x28), a small ViT for photos (patch features for the PCA maps).
+# CPU-fast defaults per dataset: a small timm CNN for small greyscale images (faster than a
+# tiny ViT at 28x28), a small ViT for photos (patch features for the PCA maps).
 DEFAULT_BACKBONES = {"fashion-mnist": "test_byobnet", "digits": "test_byobnet"}
 DEFAULT_RGB_BACKBONE = "vit_tiny_patch16_224"
 CNN_FEATURE_LEVELS = 4  # the feature maps of this many last levels make a CNN's probe features
@@ -325,7 +325,9 @@ def probe_features(encoder: Encoder, images: torch.Tensor) -> torch.Tensor:
     return torch.cat([prefix[:, 0] for _, prefix in blocks], dim=-1)
 
 
-def _vit(encoder: Encoder, what: str, cls: bool = False) -> VisionTransformer:
+def require_vit(encoder: Encoder, what: str, cls: bool = False) -> VisionTransformer:
+    """``encoder``'s ViT backbone, or a ``ValueError``: ``what`` need a ViT (with a [CLS]
+    token when ``cls``), and this encoder's backbone is not one."""
     if not (encoder.has_cls if cls else encoder.is_vit):
         need = "a ViT with a [CLS] token" if cls else f"a ViT backbone ({VIT_HINT})"
         raise ValueError(f"{what} need {need}; {encoder.name!r} is not one")
@@ -336,7 +338,7 @@ def _vit(encoder: Encoder, what: str, cls: bool = False) -> VisionTransformer:
 def patch_tokens(encoder: Encoder, images: torch.Tensor) -> torch.Tensor:
     """Last-layer normalised patch tokens ``(B, P, F)`` of a ViT encoder for float images
     ``(B, C, H, W)`` in [0, 1], P = (H/p)·(W/p)."""
-    vit = _vit(encoder, "patch tokens")
+    vit = require_vit(encoder, "patch tokens")
     tokens = vit.forward_features(encoder.normalize(images))  # (B, prefix + P, F)
     return tokens[:, vit.num_prefix_tokens :]
 
@@ -352,7 +354,7 @@ def cls_attention(encoder: Encoder, images: torch.Tensor) -> torch.Tensor:
     dropout to them (timm's ``AttentionExtract`` reads them there too); the fused kernel,
     which never forms them, is switched off for this one pass.
     """
-    vit = _vit(encoder, "attention maps", cls=True)
+    vit = require_vit(encoder, "attention maps", cls=True)
     attn = vit.blocks[-1].attn
     if not hasattr(attn, "attn_drop") or not hasattr(attn, "fused_attn"):
         raise ValueError(f"the last block's {type(attn).__name__} keeps no attention to read")

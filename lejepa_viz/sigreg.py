@@ -220,6 +220,11 @@ def null_level(
 JUDGE_SLICES, JUDGE_SEED = 1024, 12345  # the judge's directions: fixed, unseen by any loss
 
 
+def judge_null(n: int, dim: int) -> NullLevel:
+    """The :func:`null_level` the judge reads ``n`` points in ``dim`` dimensions against."""
+    return null_level(n, dim, num_slices=JUDGE_SLICES)
+
+
 class Judged(NamedTuple):
     """A sample's SIGReg on the judge's directions, beside the level of a true N(0, I) sample
     of its size: ``value`` a float for one sample, ``(S,)`` float64 for S frames."""
@@ -259,11 +264,11 @@ def judge(
     if z.ndim not in (2, 3) or z.shape[-2] < 2 or z.shape[-1] < 1:
         raise ValueError(f"z must have shape (n, D) or (S, n, D) with n >= 2, got {tuple(z.shape)}")
     frames = z.float() if z.ndim == 3 else z.float()[None]  # (S, n, D)
-    finite = torch.isfinite(frames).flatten(1).all(1)  # (S,)
+    finite = torch.isfinite(frames).flatten(1).all(1).cpu()  # (S,), on the CPU as values
     values = torch.full((len(frames),), float("nan"), dtype=torch.float64)
     if finite.any():
         test = SlicingUnivariateTest(EppsPulley(), num_slices, None, seed=seed)
         with torch.no_grad():
-            values[finite] = test(frames[finite], step=0).mean(-1).double()  # (S',)
+            values[finite] = test(frames[finite.to(frames.device)], step=0).mean(-1).double().cpu()
     null = null_level(z.shape[-2], z.shape[-1], num_slices=num_slices)
     return Judged(values.numpy() if z.ndim == 3 else float(values[0]), null)

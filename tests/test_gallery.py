@@ -62,3 +62,34 @@ def test_gallery_reuses_finished_runs(made, monkeypatch):
     assert (root / "eval2" / "README.md").exists()
     with pytest.raises(AssertionError, match="trained"):  # another configuration trains
         gallery.make_gallery(root / "eval3", root / "runs", **{**QUICK, "steps": 7})
+
+
+def test_the_readme_commands_are_the_ones_that_ran(made):
+    """Each picture's command in the README runs again through the CLI to the same file."""
+    import re
+    import shlex
+
+    from lejepa_viz import cli
+
+    root, readme = made
+    commands = re.findall(r"`(lejepa-viz (?:flow|lambda) [^`]+)`", readme.read_text())
+    assert len(commands) == 2
+    for command in commands:
+        argv = shlex.split(command)[1:]
+        out = type(root)(argv[argv.index("--out") + 1])  # the gallery's own file
+        assert out.parent == root / "eval"
+        frames = iio.improps(out).shape
+        out.unlink()
+        drawn = cli.run(argv)
+        assert drawn.path == out and iio.improps(out).shape == frames
+
+
+def test_the_program_is_the_cli_and_the_gallery(capsys):
+    from lejepa_viz.__main__ import main
+
+    with pytest.raises(SystemExit, match="0"):
+        main(["gallery", "--help"])
+    assert "--minutes" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="0"):
+        main(["flow", "--help"])
+    assert "--past-null" in capsys.readouterr().out

@@ -169,6 +169,42 @@ def test_ddp_two_gloo_processes_keep_replicas_identical(tmp_path):
     logged = [m for m in metrics if "loss" in m]
     assert logged[-1]["step"] == 6 and logged[-1]["images_per_s"] > 0
     assert "linear_probe" in metrics[-1]
+    saved = json.loads((out / "result.json").read_text())  # written once, by rank 0's process
+    assert saved["result"]["linear_probe"] == metrics[-1]["linear_probe"]
+
+
+def test_cli_train_resume_continues_the_killed_run(tmp_path, capsys):
+    """``lejepa-viz train --resume`` loads the run's checkpoint (its run id, its steps) and
+    trains on from it; a run without one is refused."""
+    argv = ["train", "--dataset", "digits", "--batch-size", "16", "--num-slices", "16"]
+    argv += ["--proj-hidden", "32", "--log-every", "2", "--no-final-probe", "--no-progress"]
+    out = ["--out", str(tmp_path / "r")]
+    assert main([*argv, "--steps", "4", *out]) == 0
+    first = json.loads((tmp_path / "r" / "config.json").read_text())["run_id"]
+    assert main([*argv, "--steps", "8", "--resume", *out]) == 0
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["run_id"] == first
+    steps = [m["step"] for m in read_metrics(tmp_path / "r") if "loss" in m]
+    assert steps == [2, 4, 6, 8]  # 2 and 4 kept from the first run, 6 and 8 trained on
+    assert main([*argv, "--steps", "8", "--resume", "--out", str(tmp_path / "none")]) == 2
+    assert "--resume: no checkpoint" in capsys.readouterr().err
+
+
+def test_every_train_option_says_what_it_does(capsys):
+    import dataclasses
+
+    from lejepa_viz.cli import flag
+
+    fields = dataclasses.fields(TrainConfig)
+    assert all(f.metadata.get("help") for f in fields), [
+        f.name for f in fields if not f.metadata.get("help")
+    ]
+    with pytest.raises(SystemExit, match="0"):
+        main(["train", "--help"])
+    shown = capsys.readouterr().out
+    for f in fields:
+        assert flag(f.name) in shown and " ".join(f.metadata["help"].split()[:3]) in " ".join(
+            shown.split()
+        )
 
 
 @pytest.mark.parametrize(

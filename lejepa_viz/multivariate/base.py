@@ -52,7 +52,7 @@ def decay(value: float, name: str, above: float, why: str, shown: str | None = N
 
 class WeightedTest(MultivariateTest):
     """A kernel test whose statistic takes one weight parameter: ``statistic(x, value)``, the
-    parameter named ``parameter`` and checked by :meth:`check` when set."""
+    parameter named ``parameter`` and checked by :meth:`check` when the test is built."""
 
     parameter: str
     statistic: Callable[[torch.Tensor, float], torch.Tensor]

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._checks import as_samples, integer_at_least, positive
-from ..sigreg import JUDGE_SLICES, SIGReg, judge, null_level
+from ..sigreg import SIGReg, judge, judge_null
 from .clouds import CLOUD_SHAPES, make_cloud
 from .simulate import normal_w1
 from .trajectory import Trajectory
@@ -139,7 +139,7 @@ def sigreg_flow(
         ([0, 25, 50], True)
     """
     sigreg = SIGReg(num_slices=num_slices, seed=seed)
-    null = null_level(x.shape[0], x.shape[1], num_slices=JUDGE_SLICES)  # the judge's
+    null = judge_null(x.shape[0], x.shape[1])
 
     def reached(traj: Trajectory) -> str | None:
         return "null level" if traj.values["sigreg"][-1] <= null.mean else None

@@ -346,9 +346,10 @@ def cached_train(
                 records.append(record)
             on_update(records)
 
-        resume = ours and run.has_checkpoint()
+        resume = cfg.resume or (ours and run.has_checkpoint())  # --resume, or a killed run
         result = train(replace(cfg, resume=resume), logged if on_update is not None else None)
-        run.save_result(result)
+        if dist.launch_rank() == 0:  # (the group is gone by now: torchrun's rank decides)
+            run.save_result(result)
     if on_update is not None:
         on_update(run.metrics())
     return {**result, "cached": cached}

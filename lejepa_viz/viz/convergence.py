@@ -22,7 +22,7 @@ import torch
 from .._checks import as_samples, integer_at_least
 from ..multivariate.slicing import directions
 from ..runs import Snapshots
-from ..sigreg import JUDGE_SLICES, NullLevel, judge, null_level
+from ..sigreg import NullLevel, judge, judge_null
 
 LIMIT = 4.0  # the point and slice panels show [-LIMIT, LIMIT] in projection units
 NUM_BINS = 40
@@ -107,6 +107,7 @@ class ConvergenceData:
         curves: loss curves ``{name: (steps (L,), values (L,))}``.
         lam, title: λ of the run and what the title starts with, or None.
         names: what the points and the views are.
+        start: what frame 0 shows when it is step 0 (the status line says it).
     """
 
     steps: list[int]
@@ -129,6 +130,7 @@ class ConvergenceData:
     lam: float | None = None
     title: str | None = None
     names: tuple[str, str] = ("clean test images", "training views")
+    start: str = "before training: the encoder at random initialisation"
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -154,7 +156,7 @@ class ConvergenceData:
         parts.append(f"a true N(0, I) sample: {self.null}")
         line = "   ·   ".join(parts)
         if i == 0 and self.steps[0] == 0:
-            line = "step 0, before training: the encoder at random initialisation.   " + line
+            line = f"step 0, {self.start}.   " + line
         elif self.sigreg[i] < self.floor:
             line += "   ·   below a true Gaussian: fitting the 17 knots, not N(0, I)"
         return line
@@ -247,6 +249,7 @@ def convergence_data(
     lam: float | None = None,
     title: str | None = None,
     names: tuple[str, str] = ("clean test images", "training views"),
+    start: str = "before training: the encoder at random initialisation",
     sigreg: Sequence[float] | None = None,
     num_slices: int = 3,
     seed: int = 0,
@@ -263,7 +266,7 @@ def convergence_data(
         curves: loss curves ``{name: (steps, values)}`` of the run; ``"SIGReg"`` is the loss's
             own (on its batch and its directions).
         lam: λ of the run; title: what the title starts with (e.g. the dataset).
-        names: what ``z`` and ``views`` are, for the legends and the status line.
+        names, start: what ``z`` and ``views`` are, and what frame 0 shows when it is step 0.
         sigreg: the judged SIGReg of each frame of ``z`` when already known (a flow records
             it), used as is; None: :func:`~lejepa_viz.sigreg.judge`.
         num_slices: number K of 1-D slices (``directions(D, K, seed=seed, step=1)``).
@@ -274,9 +277,8 @@ def convergence_data(
         >>> data.points.shape, data.densities.shape, data.sigreg.shape
         ((2, 100, 2), (2, 3, 40), (2,))
     """
-    z, steps, views, labels, curves, sigreg = _checked(
-        z, steps, views, labels, classes, curves or {}, sigreg
-    )
+    checked = _checked(z, steps, views, labels, classes, curves or {}, sigreg)
+    z, steps, views, labels, curves, sigreg = checked
     num_slices = integer_at_least(num_slices, 1, "num_slices")
     n, dim = z.shape[1:]
     xy = plane(dim, seed)  # (D, 2)
@@ -288,7 +290,7 @@ def convergence_data(
     if sigreg is None:
         sigreg, null = judge(z)
     else:
-        null = null_level(n, dim, num_slices=JUDGE_SLICES)
+        null = judge_null(n, dim)
     view_points = view_sigreg = view_null = None
     if views is not None:
         view_points = (views.double() @ xy).numpy()  # (S, B, 2)
@@ -314,6 +316,7 @@ def convergence_data(
         lam=lam,
         title=title,
         names=names,
+        start=start,
     )
 
 
@@ -340,6 +343,7 @@ def thin(snapshots: Snapshots, max_frames: int | None) -> Snapshots:
     (``snapshots`` itself when there are not more, or ``max_frames`` is None)."""
     if max_frames is None or len(snapshots.steps) <= max_frames:
         return snapshots
+    integer_at_least(max_frames, 2, "max_frames")  # room for the first and the last
     keep = np.unique(np.linspace(0, len(snapshots.steps) - 1, max_frames).round().astype(int))
     views = None if snapshots.z_views is None else snapshots.z_views[keep]
     steps = [snapshots.steps[i] for i in keep]

@@ -36,7 +36,7 @@ def plot_metrics(
             color="#d1495b",
             alpha=0.12,
             lw=0,
-            label=f"SIGReg of N(0, I): {null.mean:.2f} ± {2 * null.sd:.2f}",
+            label=f"SIGReg of N(0, I): {null}",
         )
     left.set(xlabel="step", yscale="log", title="training loss and its parts")
     if losses:

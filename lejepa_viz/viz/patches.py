@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .._checks import integer_at_least
-from ..model import VIT_HINT, Encoder, cls_attention
+from ..model import Encoder, cls_attention, require_vit
 from ..model import patch_tokens as last_patch_tokens
 
 # The maps of a ViT's patches, by name: one owner for the labels of every table and figure.
@@ -31,10 +31,7 @@ def check_images(encoder: Encoder, images: torch.Tensor) -> None:
     """Refuse what the patch maps cannot read: an encoder that is not a ViT, or ``images``
     that are not a non-empty ``(N, C, H, W)`` tensor of the encoder's channels, uint8 or
     floats in [0, 1]. Cheap: call it before any heavy work."""
-    if not encoder.is_vit:
-        raise ValueError(
-            f"patch maps need a ViT backbone ({VIT_HINT}); {encoder.name!r} is not one"
-        )
+    require_vit(encoder, "patch maps")
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or len(images) == 0:
         shape = tuple(getattr(images, "shape", ()))
         raise ValueError(f"images must be a non-empty tensor (N, C, H, W), got shape {shape}")
@@ -100,11 +97,7 @@ def attention_maps(encoder: Encoder, images: torch.Tensor, batch_size: int = 16)
         >>> attention_maps(enc, torch.rand(2, 3, 64, 64)).shape
         torch.Size([2, 2, 4, 4])
     """
-    if not encoder.has_cls:
-        raise ValueError(
-            f"attention maps need a ViT with a [CLS] token; {encoder.name!r} has none (use the "
-            "PCA maps: --method pca)"
-        )
+    require_vit(encoder, "attention maps", cls=True)
     maps = per_patch(
         encoder,
         images,

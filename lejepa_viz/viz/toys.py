@@ -10,7 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from ..sigreg import JUDGE_SLICES, null_level
+from ..sigreg import judge_null
 from ..toys.trajectory import Trajectory
 from .animation import ConvergenceAnimation
 from .convergence import convergence_data, plane
@@ -28,6 +28,7 @@ def flow_animation(flow: Trajectory, title: str, seed: int = 0) -> ConvergenceAn
         title=title,
         seed=seed,
         names=("cloud", ""),
+        start="the starting cloud",
         sigreg=flow.values["sigreg"],
     )
     return ConvergenceAnimation(data)
@@ -64,7 +65,7 @@ class LambdaAnimation:
             raise ValueError("runs must be a non-empty list of runs recorded at the same steps")
         self.runs, self.steps, self.task = runs, runs[0].steps, task
         n, dim = runs[0].snapshots[0].shape
-        self.null = null_level(n, dim, num_slices=JUDGE_SLICES)
+        self.null = judge_null(n, dim)
         self.plane = plane(dim, seed).numpy()  # (D, 2) orthonormal
         # (R, S, n, 2): every run's snapshots on the plane, computed once
         self.xy = np.stack([torch.stack(r.snapshots).double().numpy() @ self.plane for r in runs])

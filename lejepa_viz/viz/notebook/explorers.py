@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ...sigreg import JUDGE_SLICES, NullLevel, null_level
+from ...sigreg import JUDGE_SLICES, NullLevel, judge_null, null_level
 from ...toys.clouds import make_cloud
 from ...toys.knobs import SLICE_COUNTS, loss_field, slice_spread
 from ...toys.trajectory import Trajectory
@@ -213,7 +213,7 @@ def training_figure(runs: Sequence[Trajectory], lam: float, width: int | None = 
         name=f"outputs, λ={chosen.lam:g}",
     )
     n, dim = chosen.final.shape
-    level = null_level(n, dim, num_slices=JUDGE_SLICES)  # the runs are read by the judge
+    level = judge_null(n, dim)  # the runs are read by the judge
     null_band(fig, [runs[0].steps[0], runs[0].steps[-1]], [level, level], row=1, col=2)
     for run, c in zip(runs, colours, strict=True):
         on = run is chosen
