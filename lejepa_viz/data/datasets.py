@@ -24,9 +24,12 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .._checks import integer_at_least
+from .bundled import PHOTO_NAMES, TEST_TEXTURES, TRAIN_TEXTURES, photo_original, textures
 from .decode import IMAGE_EXTENSIONS, find_images, read_idx, read_image, square_rgb
+from .scenes import SceneWorld
 
-KNOWN_DATASETS = ("fashion-mnist", "digits", "photos", "folder:PATH")
+KNOWN_DATASETS = ("fashion-mnist", "digits", "photos", "scenes", "scenes:N", "folder:PATH")
+SCENES = {"train": 20_000, "test": 2_000}  # scenes of each split unless scenes:N says
 FASHION_MNIST_CLASSES = [
     "T-shirt/top",
     "Trouser",
@@ -46,6 +49,7 @@ _FASHION_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 _FASHION_STATS = ((0.2860,), (0.3530,))  # mean and std of the 60k training images / 255
+SCENE_SEEDS = {"train": 0, "test": 1}  # the two worlds' streams
 STATS_IMAGES = 1000  # a folder's mean and std: of at most this many training images
 
 
@@ -67,6 +71,7 @@ class ImageDataset:
             split is loaded).
         std: per-channel standard deviation, likewise.
         skipped: unreadable image files left out (``skip_bad_images=True``).
+        masks: ``(N, H, W)`` bool object masks, for evaluation only (the scenes), or None.
     """
 
     images: torch.Tensor
@@ -76,6 +81,7 @@ class ImageDataset:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     skipped: int = 0
+    masks: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -112,7 +118,11 @@ def load_dataset(
     ``dataset-fashion-mnist``), else torchvision's download), ``"digits"`` (scikit-learn's 1,797
     8 x 8 digits as 1 x 16 x 16, a fixed stratified 80/20 split), ``"photos"`` (the natural photos
     bundled with scikit-image and scikit-learn, 3 x 224 x 224, one class per photo; ``split`` is
-    ignored: both splits are the same photos) and ``"folder:PATH"`` (or ``"folder"`` with
+    ignored: both splits are the same photos), ``"scenes"`` (:mod:`.scenes`: Fashion-MNIST items and
+    digits on textures with their object masks, 3 x 64 x 64, 20,000 train and 2,000 held-out
+    scenes, ``"scenes:N"`` for N of the split; the held-out world shares no object instance and
+    no texture source with the training one; labels: the largest object's class) and
+    ``"folder:PATH"`` (or ``"folder"`` with
     ``root=PATH``): ``PATH/<class>/<images>`` split 90/10 per class, or ``PATH/train/<class>/...``
     with ``PATH/val/<class>/...`` (or ``PATH/test``); RGB, 64 x 64 by default.
 
@@ -139,6 +149,8 @@ def load_dataset(
         ds = _fashion_mnist(split, root)
     elif name == "digits":
         ds = _digits(split)
+    elif name == "scenes" or name.startswith("scenes:"):
+        return _scenes(split, name, image_size or 64)
     elif name == "photos":
         return _photos(image_size or 224)
     elif name.startswith("folder:") or (name == "folder" and root):
@@ -239,36 +251,6 @@ def _digits(split: str) -> ImageDataset:
     labels = torch.from_numpy(digits.target[pick]).to(torch.int64)
     classes = [str(d) for d in range(10)]
     return ImageDataset(images[pick], labels, classes, "digits", *channel_stats(images[train]))
-
-
-PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "china", "flower")
-
-
-def photo_original(name: str) -> np.ndarray:
-    """A bundled photo at its original resolution, ``(H, W, 3)`` uint8.
-
-    Names (:data:`PHOTO_NAMES`, the class names of ``load_dataset("photos")``): astronaut
-    (512 x 512), chelsea, coffee, rocket, motorcycle (scikit-image), china, flower (scikit-learn).
-
-    Example:
-        >>> photo_original("astronaut").shape
-        (512, 512, 3)
-    """
-    from skimage import data
-    from sklearn.datasets import load_sample_image
-
-    loaders = {
-        "astronaut": data.astronaut,
-        "chelsea": data.chelsea,
-        "coffee": data.coffee,
-        "rocket": data.rocket,
-        "motorcycle": lambda: data.stereo_motorcycle()[0],
-        "china": lambda: load_sample_image("china.jpg"),
-        "flower": lambda: load_sample_image("flower.jpg"),
-    }
-    if name not in loaders:
-        raise ValueError(f"unknown bundled photo {name!r}; known: {', '.join(PHOTO_NAMES)}")
-    return np.ascontiguousarray(loaders[name]())
 
 
 def _photos(size: int) -> ImageDataset:
@@ -385,3 +367,19 @@ def _decode_all(
     images = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.uint8)
     images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # (N, 3, S, S)
     return images, torch.tensor(labels, dtype=torch.int64), kept
+
+
+def _scenes(split: str, name: str, size: int) -> ImageDataset:
+    """The first N scenes of the split's world (:class:`~.scenes.SceneWorld`)."""
+    n = SCENES[split] if name == "scenes" else integer_at_least(int(name[7:]), 1, "scenes:N")
+    fashion = _fashion_mnist(split, None)
+    digits = _digits(split)
+    digit_items = F.interpolate(digits.images.float(), size=28, mode="bilinear")
+    items = torch.cat([fashion.images, digit_items.round().to(torch.uint8)])
+    labels = torch.cat([fashion.labels, digits.labels + len(fashion.classes)])
+    pool = TRAIN_TEXTURES if split == "train" else TEST_TEXTURES
+    world = SceneWorld(items, labels, textures(pool), size=size, seed=SCENE_SEEDS[split])
+    scenes = world.render(0, n)
+    classes = list(fashion.classes) + [f"digit {c}" for c in digits.classes]
+    mean, std = channel_stats(scenes.images[:STATS_IMAGES])
+    return ImageDataset(scenes.images, scenes.labels, classes, name, mean, std, masks=scenes.masks)
