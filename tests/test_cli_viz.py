@@ -6,6 +6,7 @@ import pytest
 import torch
 from test_viz_convergence import write_run
 
+from lejepa_viz.backbones import load_encoder
 from lejepa_viz.cli import main
 from lejepa_viz.model import Encoder
 
@@ -97,3 +98,51 @@ def test_bad_input_ends_in_a_message(argv, message, tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not any(tmp_path.rglob("*.png")) and not any(tmp_path.rglob("*.gif"))
+
+
+def test_maps_of_scenes_scored_on_held_out_scenes_of_each_kind(tmp_path, vit_weights, capsys):
+    """``--scenes N`` draws held-out scenes with their masks; ``--score N`` returns (and prints)
+    the IoU tables the library computes on the held-out scenes of each kind."""
+    from lejepa_viz.cli import run
+    from lejepa_viz.data.shapes import HELD_OUT, held_out_scenes
+    from lejepa_viz.viz.scenes import scene_iou
+
+    out = tmp_path / "maps.png"
+    model = ["--backbone", "test_vit", "--weights", str(vit_weights)]
+    drawn = run(["maps", *model, "--scenes", "3", "--size", "64", "--score", "12", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert drawn.numbers["rows"][:2] == ["image", "true mask"]
+    assert iio.imread(out).shape[1] > 3 * 64  # three scenes side by side
+    enc = load_encoder(str(vit_weights), backbone="test_vit")  # as the command loads it
+    scores = drawn.numbers["iou"]
+    assert list(scores) == list(HELD_OUT)
+    for kind, (images, masks) in held_out_scenes(12).items():
+        assert f"IoU on 12 {HELD_OUT[kind]}" in printed
+        expected = scene_iou(enc.eval(), images, masks)
+        for map_kind in ("joint", "per-image", "attention"):
+            for model_name, score in expected[map_kind].items():
+                got = scores[kind][map_kind][model_name]
+                torch.testing.assert_close(got.ious, score.ious)
+
+
+def test_evolve_draws_the_iou_curve_of_each_checkpoint(tmp_path, vit_weights):
+    from lejepa_viz.cli import run
+    from lejepa_viz.data.shapes import held_out_scenes
+    from lejepa_viz.viz.scenes import encoder_iou
+
+    torch.manual_seed(1)
+    other = Encoder.build("test_vit", 3, 64, mean=(0.5,) * 3, std=(0.25,) * 3)
+    second = tmp_path / "second.pt"
+    torch.save(other.backbone.state_dict(), second)
+    argv = ["evolve", "--backbone", "test_vit", "--weights", str(vit_weights), str(second)]
+    argv += ["--scenes", "2", "--size", "64", "--score", "10", "--out", str(tmp_path / "e.gif")]
+    drawn = run(argv)
+    frames = iio.imread(tmp_path / "e.gif")
+    assert len(frames) == 2 and not np.array_equal(frames[0], frames[1])
+    images, masks = held_out_scenes(10)["world"]
+    for i, weights in enumerate((vit_weights, second)):
+        enc = load_encoder(str(weights), backbone="test_vit")
+        expected = encoder_iou(enc.eval(), images, masks, resamples=1)
+        for kind in ("per-image", "attention"):
+            assert drawn.numbers["iou"][kind][i] == pytest.approx(expected[kind].iou)
+    assert "IoU PCA, one fit per image" in drawn.summary

@@ -1,78 +1,24 @@
-"""Synthetic scenes with known masks and the first-component IoU, against independent truth."""
+"""The IoU of patch-feature maps with true masks, against brute force and numpy."""
+
+import itertools
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
-from lejepa_viz.model import Encoder
+from lejepa_viz.data.shapes import shape_scenes
+from lejepa_viz.distributed import seeded
+from lejepa_viz.model import Encoder, cls_attention
 from lejepa_viz.viz.scenes import (
-    first_component_iou,
-    first_component_score,
-    make_scenes,
+    bootstrap,
+    component_score,
+    grid_iou,
+    iou_table,
     mask_iou,
+    pixel_tokens,
     scene_iou,
+    verdict,
 )
-
-
-def _photos(n=3, size=48):
-    """Tiny photos, each a distinct pattern, so the textures cut from them are recognisable."""
-    g = torch.Generator().manual_seed(0)
-    return torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
-
-
-def _flat_photos(size=32):
-    """Two flat photos: one pure red, one pure blue (object and background colour is known)."""
-    red = torch.zeros(3, size, size, dtype=torch.uint8)
-    red[0] = 255
-    blue = torch.zeros(3, size, size, dtype=torch.uint8)
-    blue[2] = 255
-    return torch.stack([red, blue])
-
-
-def test_shapes_dtypes_and_masks_are_the_pasted_pixels():
-    images, masks = make_scenes(12, size=32, seed=3, photos=_flat_photos())
-    assert images.shape == (12, 3, 32, 32) and images.dtype == torch.uint8
-    assert masks.shape == (12, 32, 32) and masks.dtype == torch.bool
-    for img, m in zip(images, masks, strict=True):
-        assert 0 < m.sum() < m.numel()
-        # the object is one flat photo, the background the other: every mask pixel has the
-        # object's colour and every other pixel the background's
-        obj = img[:, m].T.unique(dim=0)
-        bg = img[:, ~m].T.unique(dim=0)
-        assert len(obj) == 1 and len(bg) == 1 and not torch.equal(obj, bg)
-
-
-def test_object_pixels_come_from_the_object_texture():
-    photos = _photos(2, 48)  # two photos: the object texture is cut from the other photo
-    images, masks = make_scenes(6, size=24, seed=1, photos=photos, crop=(1.0, 1.0))
-    # crop=1: each texture is the whole photo, resized the way make_scenes resizes it
-    resized = F.interpolate(photos.float(), size=(24, 24), mode="bilinear", antialias=True)
-    whole = resized.round().clamp(0, 255).to(torch.uint8)
-    for img, m in zip(images, masks, strict=True):
-        matches = [(img == w).all(0) for w in whole]  # (24, 24) per photo
-        a, b = (torch.equal(matches[k][m], torch.ones_like(m[m])) for k in (0, 1))
-        assert a != b, "object pixels come from exactly one photo"
-        obj = 0 if a else 1
-        assert matches[1 - obj][~m].all(), "background pixels come from the other photo"
-
-
-def test_deterministic_by_seed():
-    a = make_scenes(5, size=32, seed=7, photos=_photos())
-    b = make_scenes(5, size=32, seed=7, photos=_photos())
-    c = make_scenes(5, size=32, seed=8, photos=_photos())
-    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    assert not torch.equal(a[1], c[1])
-
-
-def test_several_shapes_and_bad_arguments():
-    _, one = make_scenes(20, size=32, seed=0, photos=_photos())
-    _, three = make_scenes(20, size=32, seed=0, photos=_photos(), num_shapes=3)
-    assert three.float().mean() > one.float().mean()
-    with pytest.raises(ValueError, match="shapes"):
-        make_scenes(2, shapes=("star",), photos=_photos())
-    with pytest.raises(ValueError, match="photos"):
-        make_scenes(2, photos=_photos(1))
 
 
 def _half(cols):
@@ -117,15 +63,13 @@ def _block_masks(n=8, size=32, seed=0):
     return masks
 
 
-def test_first_component_iou_is_one_on_two_separated_clusters():
+def test_first_component_is_one_on_two_separated_clusters_whatever_the_sign():
     masks = _block_masks()
     tokens = _cluster_tokens(masks, patch=8)
-    assert first_component_iou(tokens, masks) == pytest.approx(1.0)
-    score = first_component_score(tokens, masks)
-    assert score.oracle_iou == pytest.approx(1.0) and score.maps.shape == (8, 4, 4)
-    assert first_component_iou(tokens, masks, per_image=True) == pytest.approx(1.0)
-    # the sign rule does not read the masks: flipping the tokens gives the same answer
-    assert first_component_iou(-tokens, masks) == pytest.approx(1.0)
+    for per_image in (False, True):
+        for sign in (1, -1):  # the sign rule reads no mask
+            score = component_score(sign * tokens, masks, per_image)
+            assert score.iou == pytest.approx(1.0) and score.oracle == pytest.approx(1.0)
 
 
 def numpy_first_component_ious(tokens, masks):
@@ -151,48 +95,85 @@ def numpy_first_component_ious(tokens, masks):
     return ious(rule), ious(1.0), ious(-1.0)
 
 
-def test_first_component_iou_is_low_on_noise_and_the_oracle_takes_the_better_sign():
+def test_first_component_on_noise_and_on_real_scenes_is_the_numpy_computation():
     masks = _block_masks(n=32)
     noise = torch.randn(32, 4, 4, 16, generator=torch.Generator().manual_seed(1))
-    score = first_component_score(noise, masks)
+    score = component_score(noise, masks)
     rule, plus, minus = numpy_first_component_ious(noise, masks)
-    assert score.iou == pytest.approx(rule.mean()) and score.iou < 0.4
-    assert score.oracle_iou == pytest.approx(max(plus.mean(), minus.mean()))
     np.testing.assert_allclose(score.ious.numpy(), rule, rtol=1e-6)
-    assert first_component_iou(noise, masks, per_image=True) < 0.4
+    assert score.iou < 0.4 and score.oracle == pytest.approx(max(plus.mean(), minus.mean()))
+    images, masks = shape_scenes(6, size=32, seed=0)
+    rule, _, _ = numpy_first_component_ious(pixel_tokens(images, 8), masks)
+    assert component_score(pixel_tokens(images, 8), masks).iou == pytest.approx(rule.mean())
 
 
-def test_first_component_iou_of_real_scenes_is_the_numpy_computation():
-    images, masks = make_scenes(6, size=32, seed=0, photos=_photos())
-    patches = images.float().unfold(2, 8, 8).unfold(3, 8, 8)  # (N, 3, 4, 4, 8, 8)
-    tokens = patches.permute(0, 2, 3, 1, 4, 5).flatten(3)  # raw pixels of each 8x8 patch
-    rule, _, _ = numpy_first_component_ious(tokens, masks)
-    assert first_component_iou(tokens, masks) == pytest.approx(rule.mean(), abs=1e-6)
+def test_pixel_tokens_and_grid_iou_against_loops():
+    images = torch.randint(0, 256, (2, 3, 8, 8), generator=torch.Generator().manual_seed(0))
+    tokens = pixel_tokens(images, 4)
+    for n, i, j in itertools.product(range(2), range(2), range(2)):
+        expected = images[n, :, 4 * i : 4 * i + 4, 4 * j : 4 * j + 4].reshape(-1).float()
+        assert torch.equal(tokens[n, i, j], expected)
+    kept = torch.tensor([[[True, False], [False, True]]])
+    truth = torch.zeros(1, 8, 8, dtype=torch.bool)
+    truth[0, :4, :6] = True  # 24 pixels; the kept patches cover [:4, :4] and [4:, 4:]
+    inter = sum(1 for y in range(8) for x in range(8) if truth[0, y, x] and kept[0, y // 4, x // 4])
+    union = sum(1 for y in range(8) for x in range(8) if truth[0, y, x] or kept[0, y // 4, x // 4])
+    assert grid_iou(kept, truth).item() == pytest.approx(inter / union)
 
 
-def test_scene_iou_scores_the_encoder_its_random_init_and_raw_pixels():
-    torch.manual_seed(0)  # the same weights as scene_iou's random-init reference
-    enc = Encoder.build("vit_pico_patch8", 3, 32, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
-    every = scene_iou(enc, num_scenes=6, size=32, seed=3)
-    scores = every["joint"]
-    assert scores["trained"].iou == scores["random"].iou  # the random twin has these weights
-    assert every["attention"]["trained"] == every["attention"]["random"]
-    assert set(every["per-image"]) == {"trained", "random", "pixels"}
-    images, masks = make_scenes(6, size=32, seed=3)
-    pixels = torch.stack(
-        [  # (N, 4, 4, 3·8·8): each 8 x 8 patch's pixels, patch by patch
-            torch.stack(
-                [
-                    torch.stack(
-                        [img[:, 8 * i : 8 * i + 8, 8 * j : 8 * j + 8].reshape(-1) for j in range(4)]
-                    )
-                    for i in range(4)
-                ]
-            )
-            for img in images.float()
-        ]
-    )
-    assert scores["pixels"].iou == first_component_score(pixels, masks).iou
-    rule, plus, minus = numpy_first_component_ious(pixels, masks)
-    assert scores["pixels"].iou == pytest.approx(rule.mean(), abs=1e-6)
-    assert scores["pixels"].oracle_iou == pytest.approx(max(plus.mean(), minus.mean()), abs=1e-6)
+def test_bootstrap_matches_the_exact_resampling_distribution():
+    """All 27 resamples of three values are equally likely; the 20 % and 80 % points of their
+    means (chosen away from the distribution's steps) are what a large bootstrap returns."""
+    values = torch.tensor([0.0, 1.0, 3.0])
+    means = np.array(sorted(sum(c) / 3 for c in itertools.product(values.tolist(), repeat=3)))
+    cdf = np.arange(1, 28) / 27
+
+    def exact(q):
+        return means[np.argmax(cdf >= q)]
+
+    low, high = bootstrap(values, resamples=40_000, level=0.6, seed=1)
+    assert low == pytest.approx(exact(0.2)) and high == pytest.approx(exact(0.8))
+    with pytest.raises(ValueError, match="level"):
+        bootstrap(values, level=1.0)
+
+
+def _brute_attention_ious(enc, images, masks, keep=0.6):
+    """DINO's masks by sorting each image's mean-head [CLS] attention, IoU by counting."""
+    with torch.no_grad():
+        rows = cls_attention(enc, images.float() / 255).mean(1)  # (N, P)
+    h = int(rows.shape[1] ** 0.5)
+    out = []
+    for row, truth in zip(rows.double(), masks, strict=True):
+        order = row.argsort(descending=True)
+        share, total, kept = row / row.sum(), 0.0, torch.zeros_like(row, dtype=torch.bool)
+        for p in order.tolist():
+            if total >= keep:
+                break
+            kept[p], total = True, total + share[p].item()
+        scale = truth.shape[-1] // h
+        pred = kept.view(h, h).repeat_interleave(scale, 0).repeat_interleave(scale, 1)
+        out.append(((pred & truth).sum() / (pred | truth).sum()).item())
+    return out
+
+
+def test_scene_iou_scores_the_encoder_beside_its_random_twin_and_raw_pixels():
+    with seeded(0):  # the weights of scene_iou's random-init reference
+        enc = Encoder.build("vit_pico_patch8", 3, 32, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
+    images, masks = shape_scenes(6, size=32, seed=3)
+    every = scene_iou(enc, images, masks, resamples=200)
+    assert every["num_scenes"] == 6 and every["size"] == 32
+    for kind in ("joint", "per-image", "attention"):
+        same = every[kind]["trained"], every[kind]["random"]
+        assert torch.equal(same[0].ious, same[1].ious)  # the random twin has these weights
+        for score in every[kind].values():
+            assert score.low <= score.iou <= score.high
+    assert "pixels" not in every["attention"]
+    pixels = every["per-image"]["pixels"]
+    assert torch.equal(pixels.ious, component_score(pixel_tokens(images, 8), masks, True).ious)
+    expected = _brute_attention_ious(enc, images, masks)
+    np.testing.assert_allclose(every["attention"]["trained"].ious.numpy(), expected, rtol=1e-5)
+    table = iou_table(every)
+    assert len(table) == 5 and "raw patch pixels" in table[0] and "| [CLS] attention |" in table[4]
+    assert "does not beat" in verdict(every)
+    with pytest.raises(ValueError, match="masks must be"):
+        scene_iou(enc, images, masks[:3])

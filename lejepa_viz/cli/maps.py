@@ -15,6 +15,8 @@ from .options import (
     load_images,
     model_options,
     out_option,
+    score,
+    score_option,
     wrote,
 )
 
@@ -38,18 +40,11 @@ def add_pca(sub) -> None:
 def pca(args: argparse.Namespace):
     from ..viz.pca import pca_maps
 
-    names, images = load_images(args)
-    return wrote(
-        pca_maps(
-            load_encoder(args),
-            images,
-            names,
-            args.out,
-            fit=args.fit,
-            foreground=args.foreground,
-            threshold=args.threshold,
-        )
-    )
+    names, images, _ = load_images(args)
+    encoder = load_encoder(args)
+    options = dict(fit=args.fit, foreground=args.foreground, threshold=args.threshold)
+    drawn = pca_maps(encoder, images, names, args.out, **options)
+    return wrote(drawn, score(args, encoder))
 
 
 def add_attention(sub) -> None:
@@ -64,8 +59,10 @@ def add_attention(sub) -> None:
 def attention(args: argparse.Namespace):
     from ..viz.attention import attention_pairs
 
-    names, images = load_images(args)
-    return wrote(attention_pairs(load_encoder(args), images, names, args.out, keep=args.keep))
+    names, images, _ = load_images(args)
+    encoder = load_encoder(args)
+    drawn = attention_pairs(encoder, images, names, args.out, keep=args.keep)
+    return wrote(drawn, score(args, encoder))
 
 
 def add_maps(sub) -> None:
@@ -80,12 +77,14 @@ def add_maps(sub) -> None:
 
 def maps(args: argparse.Namespace):
     from ..viz.maps import maps_figure
+    from ..viz.scenes import iou_sentence
 
-    names, images = load_images(args)
+    names, images, masks = load_images(args)
     encoder = load_encoder(args)
-    return wrote(
-        maps_figure(encoder, images, args.out, names=names, keep=args.keep, label=args.label)
-    )
+    iou = score(args, encoder)
+    caption = iou_sentence(iou["world"]) if iou else None
+    options = dict(names=names, masks=masks, keep=args.keep, label=args.label, caption=caption)
+    return wrote(maps_figure(encoder, images, args.out, **options), iou)
 
 
 def add_evolve(sub) -> None:
@@ -103,11 +102,12 @@ def add_evolve(sub) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
     keep_option(p)
     out_option(p, "FILE.gif or FILE.mp4")
-    p.set_defaults(run=evolve)
+    p.set_defaults(run=evolve)  # (--score N: each checkpoint's IoU on N held-out scenes, a curve)
 
 
 def evolve(args: argparse.Namespace):
     from ..backbones import load_encoder
+    from ..data.shapes import held_out_scenes
     from ..distributed import resolve_device
     from ..viz.export import animation_path
     from ..viz.maps import evolution_gif
@@ -116,13 +116,15 @@ def evolve(args: argparse.Namespace):
     labels = args.labels or [Path(s).name for s in args.weights]
     if len(labels) != len(args.weights):
         raise ValueError(f"{len(labels)} --labels for {len(args.weights)} --weights")
-    names, images = load_images(args)
+    names, images, masks = load_images(args)
+    scenes = held_out_scenes(args.score)["world"] if args.score else None
     device = resolve_device(args.device)
     encoders = (  # one at a time: a long series of large checkpoints need not fit in memory
         load_encoder(s, backbone=args.backbone, trust=args.trust_weights).to(device)
         for s in args.weights
     )
-    return wrote(evolution_gif(encoders, labels, images, out, names=names, keep=args.keep))
+    options = dict(names=names, masks=masks, scenes=scenes, keep=args.keep)
+    return wrote(evolution_gif(encoders, labels, images, out, **options))
 
 
 def add_video(sub) -> None:
@@ -130,6 +132,12 @@ def add_video(sub) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--video", help="a video file (read through imageio-ffmpeg)")
     src.add_argument("--frames", help="a folder of frames (default: a camera path on a photo)")
+    src.add_argument(
+        "--crossing",
+        type=int,
+        metavar="I",
+        help="scene I of the held-out world with an object crossing it (its masks known)",
+    )
     p.add_argument("--num-frames", type=int, default=60, help="frames at most")
     p.add_argument("--size", type=int, default=224, help="side of the frames in pixels")
     model_options(p)
@@ -139,12 +147,14 @@ def add_video(sub) -> None:
         help="the [CLS] attention mask (default for ViTs with one) or PC1 heat",
     )
     keep_option(p)
+    score_option(p)
     out_option(p, "FILE.gif or FILE.mp4")
     p.set_defaults(run=video)
 
 
 def video(args: argparse.Namespace):
     from ..data import read_video
+    from ..data.datasets import scene_world
     from ..viz.export import animation_path
     from ..viz.video import DEFAULT_PHOTO, camera_path, read_frames, video_gif
 
@@ -153,7 +163,10 @@ def video(args: argparse.Namespace):
         clip = read_video(args.video, max_frames=args.num_frames, size=args.size)
     elif args.frames is not None:
         clip = read_frames(args.frames, args.size, max_frames=args.num_frames)
+    elif args.crossing is not None:
+        clip = scene_world("test", args.size).crossing(args.crossing, args.num_frames).images
     else:
         clip = camera_path(DEFAULT_PHOTO, num_frames=args.num_frames, size=args.size)
     encoder = load_encoder(args)
-    return wrote(video_gif(encoder, clip, out, method=args.method, keep=args.keep))
+    drawn = video_gif(encoder, clip, out, method=args.method, keep=args.keep)
+    return wrote(drawn, score(args, encoder))

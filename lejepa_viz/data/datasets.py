@@ -369,17 +369,25 @@ def _decode_all(
     return images, torch.tensor(labels, dtype=torch.int64), kept
 
 
-def _scenes(split: str, name: str, size: int) -> ImageDataset:
-    """The first N scenes of the split's world (:class:`~.scenes.SceneWorld`)."""
-    n = SCENES[split] if name == "scenes" else integer_at_least(int(name[7:]), 1, "scenes:N")
-    fashion = _fashion_mnist(split, None)
-    digits = _digits(split)
+def scene_world(split: str, size: int = 64) -> SceneWorld:
+    """The scene world of ``split`` (:mod:`.scenes`): the split's Fashion-MNIST items and digits
+    (classes 0–9 and 10–19) on its own texture pool, its own seeded stream."""
+    fashion, digits = _fashion_mnist(split, None), _digits(split)
     digit_items = F.interpolate(digits.images.float(), size=28, mode="bilinear")
     items = torch.cat([fashion.images, digit_items.round().to(torch.uint8)])
     labels = torch.cat([fashion.labels, digits.labels + len(fashion.classes)])
     pool = TRAIN_TEXTURES if split == "train" else TEST_TEXTURES
-    world = SceneWorld(items, labels, textures(pool), size=size, seed=SCENE_SEEDS[split])
-    scenes = world.render(0, n)
-    classes = list(fashion.classes) + [f"digit {c}" for c in digits.classes]
+    return SceneWorld(items, labels, textures(pool), size=size, seed=SCENE_SEEDS[split])
+
+
+SCENE_CLASSES = FASHION_MNIST_CLASSES + [f"digit {d}" for d in range(10)]
+
+
+def _scenes(split: str, name: str, size: int) -> ImageDataset:
+    """The first N scenes of the split's world."""
+    n = SCENES[split] if name == "scenes" else integer_at_least(int(name[7:]), 1, "scenes:N")
+    scenes = scene_world(split, size).render(0, n)
     mean, std = channel_stats(scenes.images[:STATS_IMAGES])
-    return ImageDataset(scenes.images, scenes.labels, classes, name, mean, std, masks=scenes.masks)
+    return ImageDataset(
+        scenes.images, scenes.labels, list(SCENE_CLASSES), name, mean, std, masks=scenes.masks
+    )

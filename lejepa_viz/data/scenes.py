@@ -172,6 +172,34 @@ class SceneWorld:
         pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8)
         return Scenes(pixels, owner >= 0, label)
 
+    def crossing(self, index: int = 0, num_frames: int = 48) -> Scenes:
+        """A moving scene, frame by frame: scene ``index``'s background with one object (of its
+        own draw) crossing it from left to right and back along a gentle arc, ``num_frames``
+        frames ``(F, 3, S, S)`` with the object's mask in each: a video whose true masks are
+        known (the gallery's video of the world)."""
+        integer_at_least(num_frames, 2, "num_frames")
+        g, S, F_ = self._generator(2**31 - 1, index), self.size, num_frames
+        image = self.backgrounds[torch.randint(len(self.backgrounds), (1,), generator=g)].expand(
+            F_, -1, -1, -1
+        )
+        item = self.items[torch.randint(len(self.items), (1,), generator=g)].float().div(255)
+        side = float(_uniform(g, *self.scale, 1))
+        fill = self._fill(g, 1)
+        t = torch.linspace(0, 2 * math.pi, F_ + 1)[:-1]
+        travel = 1 - side
+        centre = torch.stack([-travel * torch.cos(t), 0.3 * travel * torch.sin(2 * t)], dim=1)
+        theta = torch.zeros(F_, 2, 3)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1 / side
+        theta[:, :, 2] = -centre / side
+        grid = F.affine_grid(theta, [F_, 1, S, S], align_corners=False)
+        shape = F.grid_sample(
+            item.expand(F_, -1, -1, -1), grid, mode="bilinear", align_corners=False
+        )
+        covered = shape > ITEM_THRESHOLD  # (F, 1, S, S)
+        frames = torch.where(covered, fill * (0.4 + 0.6 * shape), image)
+        pixels = (frames.clamp(0, 1) * 255).round().to(torch.uint8)
+        return Scenes(pixels, covered[:, 0], torch.zeros(F_, dtype=torch.int64))
+
     def _place(self, g: torch.Generator, B: int) -> tuple[torch.Tensor, torch.Tensor]:
         """One object a scene: its item's intensities scaled, rotated, flipped and placed on the
         ``S x S`` canvas, ``(B, 1, S, S)`` in [0, 1], and the items drawn ``(B,)``."""
