@@ -11,8 +11,8 @@ from lejepa_viz.train import TrainConfig
 QUICK = dict(
     steps=6,
     cnn=TrainConfig(dataset="digits", batch_size=64, num_slices=64, proj_hidden=64, log_every=2),
-    vit=gallery.PHOTO_VIT.__class__(
-        **{**vars(gallery.PHOTO_VIT), "image_size": 32, "batch_size": 16, "num_slices": 64}
+    vit=gallery.SCENE_VIT.__class__(
+        **{**vars(gallery.SCENE_VIT), "image_size": 32, "batch_size": 16, "num_slices": 64}
     ),
     scenes=8,
     flow_steps=20,
@@ -36,15 +36,21 @@ def test_gallery_writes_every_picture_and_lists_it(made):
     assert iio.improps(out / "flow.gif").shape[0] == 5  # every 5 of 20 steps
     assert iio.improps(out / "lambda.gif").shape[0] == 3  # steps 0, 5 and the last, 8
     assert sorted(p.stem for p in (out / "pca").glob("*.png")) == sorted(PHOTO_NAMES)
-    assert iio.improps(out / "video.gif").shape[0] == 8
+    assert iio.improps(out / "video.gif").shape[0] == 8  # an object crossing a scene
+    assert iio.improps(out / "video-photo.gif").shape[0] == 8
     assert iio.improps(out / "evolution.gif").shape[0] == 2  # the kept steps 0 and 6
     text = readme.read_text()
-    assert iio.imread(out / "maps.png").shape[1] > 7 * 64  # seven photos side by side
+    assert iio.imread(out / "maps.png").shape[1] > 8 * 64  # eight scenes side by side
+    assert iio.imread(out / "maps-photos.png").shape[1] > 7 * 64  # seven photos
     names = ("convergence.gif", "flow.gif", "lambda.gif", "maps.png", "pca/", "video.gif")
-    for name in (*names, "evolution.gif"):
+    for name in (*names, "evolution.gif", "maps-photos.png", "video-photo.gif"):
         assert f"[`{name}`]({name})" in text
     assert "linear probe" in text and "random init" in text and "a true N(0, I) sample" in text
-    assert "| [CLS] attention |" in text  # the IoU table has every map kind
+    # the maps scored on both kinds of held-out scenes, every map kind, with intervals
+    assert "### 8 held-out scenes of the world" in text and "### 8 shapes cut from" in text
+    assert text.count("| [CLS] attention |") == 2
+    assert "IoU PCA, one fit per image" in text  # the evolution's curve, first and last checkpoint
+    assert "out of distribution" in text
     # every command in the README is the one that ran, and runs again through the CLI
     assert "`lejepa-viz animate --snapshots " in text and "`lejepa-viz train " in text
     assert "lejepa-viz evolve --weights " in text and "'step 0 (random init)'" in text
