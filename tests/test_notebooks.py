@@ -91,3 +91,30 @@ def test_every_figure_survives_an_html_export(path):
         assert not widgets or pngs, f"code cell {i}: a widget without a static picture"
         images += len(pngs) + len(embedded)
     assert images > 0 and html.count("<img") >= images
+
+
+def test_cleaning_drops_widget_outputs_whole_and_keeps_the_rest(tmp_path):
+    """A widget's output (its data, or the text fallback left of one: a container's repr, a
+    progress bar frozen at 0 %) says nothing without a kernel; cleaning drops it, not a print
+    that merely mentions a bar."""
+    nb = clean(nbformat.v4.new_notebook())
+    cell = nbformat.v4.new_code_cell("explore()")
+    bar = "patch tokens:   0%|          | 0/6 [00:00<?, ?batch/s]"
+    kept = [
+        nbformat.v4.new_output("stream", name="stdout", text="0/6 done | fine\n"),
+        nbformat.v4.new_output("display_data", {"image/png": "iVBORw0KGgo=", "text/plain": "x"}),
+    ]
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", {"text/plain": bar}),
+        nbformat.v4.new_output("display_data", {"text/plain": "VBox(children=(FloatSlider(),))"}),
+        nbformat.v4.new_output(
+            "display_data", {"text/plain": "x", "application/vnd.jupyter.widget-view+json": {}}
+        ),
+        *kept,
+    ]
+    nb.cells.append(cell)
+    path = tmp_path / "widgets.ipynb"
+    nbformat.write(nb, path)
+    assert problems(path) == [f"{path}: cell 0 has output metadata or state that cleaning drops"]
+    cleaned = clean(nbformat.read(path, as_version=4))
+    assert cleaned.cells[0].outputs == kept
