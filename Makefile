@@ -43,7 +43,7 @@ $(CC_BIN):
 	else echo "no apt-get: SIGReg will use its torch kernel without a C compiler"; fi
 
 # The main job: the gallery. Trains a CNN on Fashion-MNIST (3 minutes, prints its linear probe)
-# and a small ViT on the bundled photos (3 minutes), then draws every picture into eval/.
+# and a small ViT on the scene world (3 minutes), then draws every picture into eval/.
 demo: $(VENV)/.installed $(FMNIST) $(CC_BIN)
 	$(PY) -m lejepa_viz gallery --out eval --minutes 3
 

@@ -15,7 +15,7 @@ shows what it is named for comes from the record the command returned:
 - ``maps-photos.png``, ``pca/``, ``video-photo.gif``: the same ViT on the bundled photos, out
   of its training distribution;
 - ``README.md``: rendered from those records, the CNN's results table and the maps' IoU on
-  held-out scenes with known masks.
+  held-out scenes with known masks; a hand-written tail after :data:`BY_HAND` is kept.
 
 Every file is written to a temporary name and renamed, so an interrupted gallery leaves no
 half-written file. Runs go to ``runs/gallery/<name>`` and are reused when their configuration
@@ -296,8 +296,9 @@ def make_gallery(
     iou = next(drawn.numbers["iou"] for spec, _, drawn, _ in rows if spec.name == "maps.png")
     evaluation = evaluation_argv(cnn_run, eval_subset)
     table = cli.run(evaluation)
+    readme = render_readme(rows, models, iou, (evaluation, table), configs[0].lam)
     with atomic_path(out / "README.md") as tmp:
-        tmp.write_text(render_readme(rows, models, iou, (evaluation, table), configs[0].lam))
+        tmp.write_text(readme + by_hand(out / "README.md"))
     print(f"gallery in {out}/ (README.md lists each file)")
     return out / "README.md"
 
@@ -322,6 +323,16 @@ def evaluation_argv(run: Run, subset: tuple[int | None, int | None]) -> list[str
     for option, n in zip(("--num-train", "--num-test"), subset, strict=True):
         argv += [option, str(n)] if n is not None else []
     return argv
+
+
+BY_HAND = "<!-- Written by hand below this line: the gallery keeps it when it runs again. -->"
+
+
+def by_hand(readme: Path) -> str:
+    """The hand-written tail of an existing gallery README (from :data:`BY_HAND` on; write-ups
+    of experiments that no single command reruns), or ``""``."""
+    text = readme.read_text() if readme.is_file() else ""
+    return "\n" + text[text.index(BY_HAND) :] if BY_HAND in text else ""
 
 
 def command(argv) -> str:

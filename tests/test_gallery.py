@@ -64,8 +64,12 @@ def test_gallery_reuses_finished_runs(made, monkeypatch):
         raise AssertionError(f"trained {cfg.out} again")
 
     monkeypatch.setattr(loop, "train", no_training)  # where cached runs train
+    written = f"{gallery.BY_HAND}\n\n## Recipes tried\n\n| recipe | IoU |\n"
+    (root / "eval2").mkdir()
+    (root / "eval2" / "README.md").write_text("# an old gallery\n\n" + written)
     gallery.make_gallery(root / "eval2", root / "runs", **QUICK)
-    assert (root / "eval2" / "README.md").exists()
+    text = (root / "eval2" / "README.md").read_text()
+    assert text.endswith(written) and "an old gallery" not in text  # the hand-written tail kept
     with pytest.raises(AssertionError, match="trained"):  # another configuration trains
         gallery.make_gallery(root / "eval3", root / "runs", **{**QUICK, "steps": 7})
 
