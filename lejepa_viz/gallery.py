@@ -32,11 +32,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import cli
+from .data.shapes import HELD_OUT
 from .runs import Run, atomic_path
 from .train import TrainConfig
 from .viz.attention import KEEP
 from .viz.patches import MAP_KINDS
-from .data.shapes import HELD_OUT
 from .viz.scenes import iou_sentence, iou_table, verdict
 
 # The ViT for patch maps: a 4-block ViT-Tiny with 8 x 8 patches (model.py's vit_pico_patch8)
@@ -77,6 +77,11 @@ class Spec:
     iou: tuple[str, ...] = ()
 
 
+def args(text: str) -> tuple[str, ...]:
+    """A command line's words (no word holds a space)."""
+    return tuple(text.split())
+
+
 VIT_224 = ("--weights", "{vit}", "--model-size", str(MAPS_SIZE))
 SPECS = (
     Spec(
@@ -102,16 +107,7 @@ SPECS = (
         "a tiny MLP encoder trained with the LeJEPA loss on two noisy views of a heavy-tailed "
         "2-D cloud: λ = 0 (pure invariance: it collapses) beside λ = 0.5 (with SIGReg: N(0, I)), "
         "on an orthonormal plane, where a true N(0, I) sample fills the circles",
-        (
-            "lambda",
-            "--lambdas",
-            "0",
-            "0.5",
-            "--steps",
-            "{lambda_steps}",
-            "--out",
-            "{out}/lambda.gif",
-        ),
+        args("lambda --lambdas 0 0.5 --steps {lambda_steps} --out {out}/lambda.gif"),
     ),
     Spec(
         "maps.png",
@@ -119,20 +115,9 @@ SPECS = (
         "true masks, beside the ViT's maps and the same ViT's at random initialisation: PCA of "
         "the patch features fitted on all scenes and per scene, and the [CLS] attention masks "
         f"({KEEP:.0%} of the mass)",
-        (
-            "maps",
-            "--weights",
-            "{vit}",
-            "--scenes",
-            "8",
-            "--size",
-            str(SCENE_SIZE),
-            "--score",
-            "{scenes}",
-            "--label",
-            "LeJEPA",
-            "--out",
-            "{out}/maps.png",
+        args(
+            f"maps --weights {{vit}} --scenes 8 --size {SCENE_SIZE} --score {{scenes}} "
+            "--label LeJEPA --out {out}/maps.png"
         ),
         tuple(MAP_KINDS),
     ),
@@ -140,18 +125,9 @@ SPECS = (
         "video.gif",
         "an object of the held-out world crossing a held-out background, beside the ViT's "
         "[CLS] attention mask (mean over heads; the paper's Fig. 13)",
-        (
-            "video",
-            "--weights",
-            "{vit}",
-            "--crossing",
-            "0",
-            "--size",
-            str(MAPS_SIZE),
-            "--num-frames",
-            "{video_frames}",
-            "--out",
-            "{out}/video.gif",
+        args(
+            f"video --weights {{vit}} --crossing 0 --size {MAPS_SIZE} "
+            "--num-frames {video_frames} --out {out}/video.gif"
         ),
         ("attention",),
     ),
@@ -160,20 +136,9 @@ SPECS = (
         "the maps of held-out scenes emerging over the ViT's training, at the backbones the run "
         "kept (`--keep-backbones`: steps 0, 8, 16, 32, … and the end), under them each "
         "checkpoint's IoU on the held-out scenes, a curve",
-        (
-            "evolve",
-            "--weights",
-            "{kept}",
-            "--labels",
-            "{labels}",
-            "--scenes",
-            "6",
-            "--size",
-            str(SCENE_SIZE),
-            "--score",
-            "{scenes}",
-            "--out",
-            "{out}/evolution.gif",
+        args(
+            f"evolve --weights {{kept}} --labels {{labels}} --scenes 6 --size {SCENE_SIZE} "
+            "--score {scenes} --out {out}/evolution.gif"
         ),
     ),
     Spec(

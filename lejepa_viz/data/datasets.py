@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import warnings
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +20,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tqdm.auto import tqdm
 
 from .._checks import integer_at_least
+from . import packed as packing
 from .bundled import PHOTO_NAMES, TEST_TEXTURES, TRAIN_TEXTURES, photo_original, textures
-from .decode import IMAGE_EXTENSIONS, find_images, read_idx, read_image, square_rgb
+from .decode import IMAGE_EXTENSIONS, find_images, read_idx, square_rgb
 from .scenes import SceneWorld
 
 KNOWN_DATASETS = ("fashion-mnist", "digits", "photos", "scenes", "scenes:N", "folder:PATH")
@@ -51,6 +50,7 @@ _FASHION_FILES = {
 _FASHION_STATS = ((0.2860,), (0.3530,))  # mean and std of the 60k training images / 255
 SCENE_SEEDS = {"train": 0, "test": 1}  # the two worlds' streams
 STATS_IMAGES = 1000  # a folder's mean and std: of at most this many training images
+IN_MEMORY_BYTES = 256 * 2**20  # a folder's split larger than this decoded is packed on disk
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -59,10 +59,11 @@ class DatasetNotFoundError(FileNotFoundError):
 
 @dataclass
 class ImageDataset:
-    """A labelled image dataset in memory.
+    """A labelled image dataset, its images in memory or packed on disk.
 
     Attributes:
-        images: ``(N, C, H, W)`` uint8, all of one size.
+        images: ``(N, C, H, W)`` uint8, all of one size: a tensor, or for a large folder a
+            :class:`~.packed.PackedImages` that indexes like one and reads from disk.
         labels: ``(N,)`` int64 class indices into ``classes``.
         classes: class names.
         name: the name it was loaded by.
@@ -110,6 +111,7 @@ def load_dataset(
     *,
     image_size: int | None = None,
     skip_bad_images: bool = False,
+    pack: bool | None = None,
 ) -> ImageDataset:
     """Load a dataset by name, every image decoded into memory.
 
@@ -134,6 +136,11 @@ def load_dataset(
             and center-cropped, the built-in datasets keep their size unless it is given.
         skip_bad_images: leave unreadable image files out (counted in ``skipped``) instead of
             raising.
+        pack: for a folder, decode the split once into a packed store on disk
+            (:mod:`.packed`, under :func:`~.packed.store_folder`; reused while the files are unchanged)
+            whose ``images`` are read by index, so memory does not grow with the number of
+            images; None (default): when the decoded split would exceed
+            :data:`IN_MEMORY_BYTES`.
 
     Example:
         >>> ds = load_dataset("digits", "test")
@@ -155,7 +162,8 @@ def load_dataset(
         return _photos(image_size or 224)
     elif name.startswith("folder:") or (name == "folder" and root):
         path = name[len("folder:") :] if name.startswith("folder:") else root
-        return _folder(Path(path).expanduser(), split, image_size or 64, skip_bad_images)
+        root = Path(path).expanduser()
+        return _folder(root, split, image_size or 64, skip_bad_images, pack)
     else:
         known = ", ".join(repr(k) for k in KNOWN_DATASETS)
         raise ValueError(
@@ -269,7 +277,7 @@ def _photos(size: int) -> ImageDataset:
     return ImageDataset(images, labels, list(photos), "photos", *channel_stats(images))
 
 
-def _folder(root: Path, split: str, size: int, skip_bad: bool) -> ImageDataset:
+def _folder(root: Path, split: str, size: int, skip_bad: bool, pack: bool | None) -> ImageDataset:
     layout = (
         f"expected {root}/<class>/<image files>, or {root}/train/<class>/... with "
         f"{root}/val/<class>/..."
@@ -297,7 +305,19 @@ def _folder(root: Path, split: str, size: int, skip_bad: bool) -> ImageDataset:
             test[c] = [p for i, p in enumerate(paths) if i in held_out]
     chosen = train if split == "train" else test
     items = [(p, label) for label, c in enumerate(classes) for p in chosen[c]]
-    images, labels, kept = _decode_all(items, size, skip_bad, desc=f"{root.name} ({split})")
+    if pack is None:  # a split too large to hold decoded in memory goes to disk
+        pack = len(items) * 3 * size * size > IN_MEMORY_BYTES
+    if pack:
+        store = packing.pack(
+            items, classes, packing.store_folder(root, split, size), size, skip_bad=skip_bad
+        )
+        images = packing.PackedImages(store)
+        labels, bad = images.labels(), set(images.skipped)
+        kept = [i for i, (p, _) in enumerate(items) if str(p) not in bad]
+    else:
+        images, labels, kept = packing.decode_all(
+            items, size, skip_bad, desc=f"{root.name} ({split})"
+        )
     skipped = len(items) - len(kept)
     if not len(images):
         raise ValueError(
@@ -314,8 +334,8 @@ def _folder(root: Path, split: str, size: int, skip_bad: bool) -> ImageDataset:
         row = {item: r for r, item in enumerate(kept)}
         sample = images[[row[i] for i in pick.tolist() if i in row]]
     else:
-        sample = _decode_all([pool[i] for i in pick], size, True, desc=None)[0]
-    mean, std = channel_stats(sample if len(sample) else images)
+        sample = packing.decode_all([pool[i] for i in pick], size, True, desc=None)[0]
+    mean, std = channel_stats(sample if len(sample) else images[:STATS_IMAGES])
     return ImageDataset(images, labels, classes, f"folder:{root}", mean, std, skipped=skipped)
 
 
@@ -332,41 +352,6 @@ def _image_files(folder: Path, layout: str) -> dict[str, list[Path]]:
             f"image folder {folder} has no image files ({exts}) in its class subfolders; {layout}"
         )
     return files
-
-
-def _decode_all(
-    items: list[tuple[Path, int]], size: int, skip_bad: bool, desc: str | None
-) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """Decode ``(path, label)`` items on a thread pool (PIL releases the GIL while decoding):
-    the images ``(M, 3, S, S)``, their labels and the indices of the M items decoded."""
-
-    def decode(path: Path) -> np.ndarray | ValueError:
-        try:
-            return read_image(path, size)
-        except ValueError as err:
-            return err
-
-    pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
-    arrays, labels, kept = [], [], []
-    try:
-        results = pool.map(decode, [p for p, _ in items])
-        bar = tqdm(results, total=len(items), desc=desc, unit="img", disable=desc is None)
-        for i, ((_, label), result) in enumerate(zip(items, bar, strict=True)):
-            if isinstance(result, ValueError):
-                if not skip_bad:
-                    raise ValueError(
-                        f"{result}; pass skip_bad_images=True (--skip-bad-images) to leave "
-                        "unreadable files out"
-                    ) from result
-                continue
-            arrays.append(result)
-            labels.append(label)
-            kept.append(i)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    images = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.uint8)
-    images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # (N, 3, S, S)
-    return images, torch.tensor(labels, dtype=torch.int64), kept
 
 
 def scene_world(split: str, size: int = 64) -> SceneWorld:

@@ -59,7 +59,7 @@ def extract_features(
         >>> feats.shape, feats.dtype, float(feats.max())
         ((5, 3), dtype('float32'), 1.0)
     """
-    if not isinstance(images, torch.Tensor):
+    if not hasattr(images, "dtype") or isinstance(images, np.ndarray):  # a tensor, PackedImages
         raise ValueError(f"images must be a uint8 torch.Tensor, got {type(images).__name__}")
     if images.dtype != torch.uint8 or images.ndim != 4 or len(images) == 0:
         raise ValueError(

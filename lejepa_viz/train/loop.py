@@ -27,6 +27,7 @@ from .. import distributed as dist
 from .._checks import value_checks
 from ..backbones import save_backbone
 from ..data import ImageDataset
+from ..data.packed import prefetch
 from ..evaluate.probes import encoder_features, linear_probe
 from ..model import precise_bn
 from ..runs import Run
@@ -245,10 +246,10 @@ def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dic
     s.learner.model.train()
     with value_checks(checks):
         while not should_stop(s, p, clock):
-            for index in epoch_batches(s, p):
+            for index, images in prefetch(s.data.train.images, epoch_batches(s, p)):
                 s.recorder.maybe_record(p.step, encoder)
                 s.learner.scale_learning_rates(s.schedule.lr_scale(p.step, clock.agreed))
-                images = s.data.train.images[index].to(device, non_blocking=True)
+                images = images.to(device, non_blocking=True)
                 labels = s.data.train.labels[index].to(device, non_blocking=True)
                 losses = step(images, labels)
                 s.recorder.saw(losses.z)  # the views this step's SIGReg acted on
