@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import warnings
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +21,16 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .._checks import integer_at_least
+from . import named
 from . import packed as packing
+from .base import STATS_IMAGES, ImageDataset, channel_stats, resize
 from .bundled import PHOTO_NAMES, TEST_TEXTURES, TRAIN_TEXTURES, photo_original, textures
 from .decode import IMAGE_EXTENSIONS, find_images, read_idx, square_rgb
+from .named import DatasetNotFoundError
 from .scenes import SceneWorld
 
 KNOWN_DATASETS = ("fashion-mnist", "digits", "photos", "scenes", "scenes:N", "folder:PATH")
+KNOWN_DATASETS += named.NAMES
 SCENES = {"train": 20_000, "test": 2_000}  # scenes of each split unless scenes:N says
 FASHION_MNIST_CLASSES = [
     "T-shirt/top",
@@ -49,59 +52,7 @@ _FASHION_FILES = {
 }
 _FASHION_STATS = ((0.2860,), (0.3530,))  # mean and std of the 60k training images / 255
 SCENE_SEEDS = {"train": 0, "test": 1}  # the two worlds' streams
-STATS_IMAGES = 1000  # a folder's mean and std: of at most this many training images
 IN_MEMORY_BYTES = 256 * 2**20  # a folder's split larger than this decoded is packed on disk
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset's files are nowhere to be found; the message says how to get them."""
-
-
-@dataclass
-class ImageDataset:
-    """A labelled image dataset, its images in memory or packed on disk.
-
-    Attributes:
-        images: ``(N, C, H, W)`` uint8, all of one size: a tensor, or for a large folder a
-            :class:`~.packed.PackedImages` that indexes like one and reads from disk.
-        labels: ``(N,)`` int64 class indices into ``classes``.
-        classes: class names.
-        name: the name it was loaded by.
-        mean: per-channel mean of the *train* split's images / 255 (what the encoder subtracts;
-            for a folder, of at most :data:`STATS_IMAGES` of them, evenly spaced, whichever
-            split is loaded).
-        std: per-channel standard deviation, likewise.
-        skipped: unreadable image files left out (``skip_bad_images=True``).
-        masks: ``(N, H, W)`` bool object masks, for evaluation only (the scenes), or None.
-    """
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    classes: list[str]
-    name: str
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    skipped: int = 0
-    masks: torch.Tensor | None = None
-
-    def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            shape = f"{self.images.dtype} {tuple(self.images.shape)}"
-            raise ValueError(f"images must be uint8 of shape (N, C, H, W), got {shape}")
-        if self.labels.shape != (len(self.images),):
-            shape = tuple(self.labels.shape)
-            raise ValueError(f"labels must have shape ({len(self.images)},), got {shape}")
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @property
-    def num_channels(self) -> int:
-        return self.images.shape[1]
-
-    @property
-    def image_size(self) -> int:
-        return self.images.shape[-1]
 
 
 def load_dataset(
@@ -112,8 +63,9 @@ def load_dataset(
     image_size: int | None = None,
     skip_bad_images: bool = False,
     pack: bool | None = None,
+    download: bool = False,
 ) -> ImageDataset:
-    """Load a dataset by name, every image decoded into memory.
+    """Load a dataset by name, its images decoded into memory (or packed on disk when large).
 
     Names: ``"fashion-mnist"`` (60k train / 10k test, 1 x 28 x 28; IDX files from ``root``, the
     ``LEJEPA_VIZ_FASHION_MNIST`` folder, ``/usr/share/datasets/fashion-mnist`` (Debian's
@@ -126,12 +78,17 @@ def load_dataset(
     no texture source with the training one; labels: the largest object's class) and
     ``"folder:PATH"`` (or ``"folder"`` with
     ``root=PATH``): ``PATH/<class>/<images>`` split 90/10 per class, or ``PATH/train/<class>/...``
-    with ``PATH/val/<class>/...`` (or ``PATH/test``); RGB, 64 x 64 by default.
+    with ``PATH/val/<class>/...`` (or ``PATH/test``); RGB, 64 x 64 by default. The standard
+    datasets of :mod:`.named` (``"cifar10"``, ``"cifar100"``, ``"imagenette"``,
+    ``"flowers102"``, ``"food101"``) are read from their published files under ``root`` (or
+    ``$LEJEPA_VIZ_DATA``, or ``~/.cache/lejepa_viz/datasets``), downloaded only with
+    ``download=True``.
 
     Args:
         name: dataset name, see above.
         split: ``"train"`` or ``"test"`` (``"val"`` is an alias of ``"test"``).
-        root: folder holding the Fashion-MNIST IDX files (or the image folder for ``"folder"``).
+        root: folder holding the Fashion-MNIST IDX files, a named dataset's files, or the image
+            folder for ``"folder"``.
         image_size: side of the square images; folders and photos are resized (shorter side)
             and center-cropped, the built-in datasets keep their size unless it is given.
         skip_bad_images: leave unreadable image files out (counted in ``skipped``) instead of
@@ -141,6 +98,8 @@ def load_dataset(
             whose ``images`` are read by index, so memory does not grow with the number of
             images; None (default): when the decoded split would exceed
             :data:`IN_MEMORY_BYTES`.
+        download: fetch a missing named dataset (needs a network); without it a missing one
+            raises :class:`DatasetNotFoundError` saying where to put its files.
 
     Example:
         >>> ds = load_dataset("digits", "test")
@@ -160,6 +119,8 @@ def load_dataset(
         return _scenes(split, name, image_size or 64)
     elif name == "photos":
         return _photos(image_size or 224)
+    elif name in named.NAMES:
+        return _named(name, split, root, image_size, skip_bad_images, pack, download)
     elif name.startswith("folder:") or (name == "folder" and root):
         path = name[len("folder:") :] if name.startswith("folder:") else root
         root = Path(path).expanduser()
@@ -171,33 +132,8 @@ def load_dataset(
             "PATH/<class>/<images>)"
         )
     if image_size is not None and image_size != ds.image_size:
-        ds.images = _resize(ds.images, image_size)
+        ds.images = resize(ds.images, image_size)
     return ds
-
-
-def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and standard deviation of uint8 ``(N, C, H, W)`` images / 255.
-
-    Example:
-        >>> channel_stats(torch.tensor([0, 255], dtype=torch.uint8).view(2, 1, 1, 1))
-        ((0.5,), (0.5,))
-    """
-    C = images.shape[1]
-    total = torch.zeros(C, dtype=torch.float64)
-    squares = torch.zeros(C, dtype=torch.float64)
-    for part in images.split(4096):  # float64 copies of a chunk only
-        x = part.to(torch.float64).div_(255).transpose(0, 1).reshape(C, -1)
-        total += x.sum(1)
-        squares += x.square().sum(1)
-    n = images.numel() // C
-    mean = total / n
-    std = (squares / n - mean.square()).clamp_min(0).sqrt()
-    return tuple(round(v, 6) for v in mean.tolist()), tuple(round(v, 6) for v in std.tolist())
-
-
-def _resize(images: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
-    x = F.interpolate(images.float(), size=(size, size), mode=mode, antialias=mode == "bilinear")
-    return x.round_().clamp_(0, 255).to(torch.uint8)
 
 
 def _fashion_mnist(split: str, root: str | None) -> ImageDataset:
@@ -254,7 +190,7 @@ def _digits(split: str) -> ImageDataset:
     train, test = train_test_split(index, test_size=0.2, stratify=digits.target, random_state=0)
     train, test = np.sort(train), np.sort(test)
     images = torch.from_numpy(np.rint(digits.images * (255 / 16))).to(torch.uint8).unsqueeze(1)
-    images = _resize(images, 16, mode="nearest")  # (N, 1, 16, 16), each pixel doubled
+    images = resize(images, 16, mode="nearest")  # (N, 1, 16, 16), each pixel doubled
     pick = train if split == "train" else test
     labels = torch.from_numpy(digits.target[pick]).to(torch.int64)
     classes = [str(d) for d in range(10)]
@@ -305,6 +241,13 @@ def _folder(root: Path, split: str, size: int, skip_bad: bool, pack: bool | None
             test[c] = [p for i, p in enumerate(paths) if i in held_out]
     chosen = train if split == "train" else test
     items = [(p, label) for label, c in enumerate(classes) for p in chosen[c]]
+    pool = [(p, 0) for c in classes for p in train[c]]  # the training items, in order
+    return _from_files(root, f"folder:{root}", split, items, pool, classes, size, skip_bad, pack)
+
+
+def _from_files(root, name, split, items, pool, classes, size, skip_bad, pack) -> ImageDataset:
+    """Image files ``[(path, label)]`` decoded into memory, or packed when large; the channel
+    statistics of at most :data:`STATS_IMAGES` of the training files ``pool``, evenly spaced."""
     if pack is None:  # a split too large to hold decoded in memory goes to disk
         pack = len(items) * 3 * size * size > IN_MEMORY_BYTES
     if pack:
@@ -321,12 +264,11 @@ def _folder(root: Path, split: str, size: int, skip_bad: bool, pack: bool | None
     skipped = len(items) - len(kept)
     if not len(images):
         raise ValueError(
-            f"image folder {root}: the {split} split has no readable images (the 90/10 "
-            f"split holds out one image of each class with 2 or more); {layout}"
+            f"{name}: the {split} split has no readable images (a folder's 90/10 split holds "
+            "out one image of each class with 2 or more)"
         )
     if skipped:
-        warnings.warn(f"skipped {skipped} unreadable image file(s) in {root}", stacklevel=3)
-    pool = [(p, 0) for c in classes for p in train[c]]  # the training items, in order
+        warnings.warn(f"skipped {skipped} unreadable image file(s) in {root}", stacklevel=4)
     pick = np.unique(
         np.linspace(0, len(pool) - 1, min(STATS_IMAGES, len(pool))).round().astype(int)
     )
@@ -336,7 +278,23 @@ def _folder(root: Path, split: str, size: int, skip_bad: bool, pack: bool | None
     else:
         sample = packing.decode_all([pool[i] for i in pick], size, True, desc=None)[0]
     mean, std = channel_stats(sample if len(sample) else images[:STATS_IMAGES])
-    return ImageDataset(images, labels, classes, f"folder:{root}", mean, std, skipped=skipped)
+    return ImageDataset(images, labels, classes, name, mean, std, skipped=skipped)
+
+
+def _named(name, split, root, size, skip_bad, pack, download) -> ImageDataset:
+    """A standard dataset (:mod:`.named`) from its published files."""
+    where = named.dataset_root(name, root, download)
+    if name.startswith("cifar"):
+        images, labels, classes = named.cifar(name, where, split)
+        train = images if split == "train" else named.cifar(name, where, "train")[0]
+        pick = np.unique(np.linspace(0, len(train) - 1, STATS_IMAGES).round().astype(int))
+        mean, std = channel_stats(torch.from_numpy(train[pick]))
+        images = torch.from_numpy(images)
+        images = resize(images, size) if size and size != 32 else images
+        return ImageDataset(images, torch.from_numpy(labels), classes, name, mean, std)
+    items, classes = named.image_files(name, where, split)
+    pool = named.image_files(name, where, "train")[0]
+    return _from_files(where, name, split, items, pool, classes, size or 64, skip_bad, pack)
 
 
 def _image_files(folder: Path, layout: str) -> dict[str, list[Path]]:

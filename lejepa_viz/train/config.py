@@ -9,7 +9,7 @@ from ..model import default_backbone
 
 DEFAULT_EPOCHS = 10  # when neither epochs, steps nor max_minutes is given
 # Fields that change how a run is watched, not what it computes (left out of cache keys).
-NOT_IN_KEY = ("progress", "resume", "check_values", "run_id", "keep_backbones")
+NOT_IN_KEY = ("progress", "resume", "check_values", "run_id", "keep_backbones", "download")
 
 
 def option(default, help: str):
@@ -71,6 +71,7 @@ class TrainConfig:
     checkpoint_every: int | None = option(None, "steps between checkpoints (also every epoch)")
     resume: bool = option(False, "continue the run in out from its checkpoint")
     skip_bad_images: bool = option(False, "skip unreadable images instead of stopping")
+    download: bool = option(False, "download a named dataset (cifar10, ...) when missing")
     snapshot_images: int = option(
         256, "test images recorded for the animations (= batch_size: SIGReg reads as the loss)"
     )

@@ -47,6 +47,7 @@ def build_data(cfg: TrainConfig) -> Data:
     """The splits, this rank's sampler, the views and their generator, precise BN's images."""
     rank, world = dist.rank(), dist.world_size()
     options = dict(image_size=cfg.image_size, skip_bad_images=cfg.skip_bad_images)
+    options |= dict(download=cfg.download)
     train_set = load_dataset(cfg.dataset, "train", cfg.root, **options)
     # A dataset smaller than one global batch (e.g. the 7 bundled photos) is repeated until it
     # fills one: an epoch then shows every image about equally often, each time as new views.

@@ -1,0 +1,184 @@
+"""Standard image datasets by name, read from their published files without unpickling them.
+
+Each dataset is found under a root folder (``root``, else ``$LEJEPA_VIZ_DATA``, else
+``~/.cache/lejepa_viz/datasets``) in the layout its archive unpacks to, and downloaded there
+only when asked (``download=True``, ``--download``) through torchvision's downloader, which checks
+the archive's MD5. Offline, a missing dataset raises :class:`DatasetNotFoundError` naming the
+files and where to put them.
+
+| name | files under the root | train / test | images |
+|------|----------------------|--------------|--------|
+| ``cifar10`` | ``cifar-10-batches-bin/data_batch_{1..5}.bin``, ``test_batch.bin`` | 50,000 / 10,000 | 32 px |
+| ``cifar100`` | ``cifar-100-binary/train.bin``, ``test.bin`` (fine labels) | 50,000 / 10,000 | 32 px |
+| ``imagenette`` | ``imagenette2-160/{train,val}/<wnid>/*.JPEG`` | 9,469 / 3,925 | 160 px |
+| ``flowers102`` | ``flowers-102/jpg/``, ``imagelabels.mat``, ``setid.mat`` | 2,040 (train + val) / 6,149 | JPEGs |
+| ``food101`` | ``food-101/images/<class>/``, ``food-101/meta/{train,test}.txt`` | 75,750 / 25,250 | JPEGs |
+
+CIFAR comes in its *binary* version (the one "suitable for C programs": one label byte, then
+3,072 pixel bytes a row), not torchvision's pickled Python batches: a downloaded file is never
+unpickled. Flowers-102's labels and splits are MATLAB files, read with ``scipy.io.loadmat``
+(data, not code). The image-file datasets are decoded like an image folder, packed on disk
+when large (:mod:`.packed`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.io import loadmat
+
+CACHE = Path.home() / ".cache" / "lejepa_viz" / "datasets"
+IMAGENETTE_CLASSES = {  # wnid -> name, in the sorted order of the folders
+    "n01440764": "tench",
+    "n02102040": "English springer",
+    "n02979186": "cassette player",
+    "n03000684": "chain saw",
+    "n03028079": "church",
+    "n03394916": "French horn",
+    "n03417042": "garbage truck",
+    "n03425413": "gas pump",
+    "n03445777": "golf ball",
+    "n03888605": "parachute",
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files are nowhere to be found; the message says how to get them."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a named dataset's files are and where its archive comes from."""
+
+    files: tuple[str, ...]  # what must exist under the root
+    url: str
+    md5: str
+
+
+SOURCES = {
+    "cifar10": Source(
+        tuple(f"cifar-10-batches-bin/{b}.bin" for b in ("data_batch_1", "test_batch")),
+        "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+        "c32a1d4ab5d03f1284b67883e8d87530",
+    ),
+    "cifar100": Source(
+        ("cifar-100-binary/train.bin", "cifar-100-binary/test.bin"),
+        "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+        "03b5dce01913d631647c71ecec9e9cb8",
+    ),
+    "imagenette": Source(
+        ("imagenette2-160/train", "imagenette2-160/val"),
+        "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-160.tgz",
+        "e793b78cc4c9e9a4ccc0c1155377a412",
+    ),
+    "flowers102": Source(
+        ("flowers-102/jpg", "flowers-102/imagelabels.mat", "flowers-102/setid.mat"),
+        "https://thor.robots.ox.ac.uk/datasets/flowers-102/102flowers.tgz",
+        "52808999861908f626f3c1f4e79d11fa",
+    ),
+    "food101": Source(
+        ("food-101/images", "food-101/meta/train.txt", "food-101/meta/test.txt"),
+        "http://data.vision.ee.ethz.ch/cvl/food-101.tar.gz",
+        "85eeb15f3717b99a5da872d97d918f87",
+    ),
+}
+NAMES = tuple(SOURCES)
+
+
+def dataset_root(name: str, root: str | os.PathLike | None, download: bool = False) -> Path:
+    """The folder holding ``name``'s files (see the module's table), downloading the archive
+    into it when ``download`` and the files are missing."""
+    source = SOURCES[name]
+    env = os.environ.get("LEJEPA_VIZ_DATA")
+    candidates = [Path(p).expanduser() for p in (root, env) if p] + [CACHE]
+    for folder in candidates:
+        if all((folder / f).exists() for f in source.files):
+            return folder
+    target = candidates[0]
+    if download:
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        flowers = name == "flowers102"  # its archive holds jpg/ only: it goes in flowers-102/
+        download_and_extract_archive(
+            source.url, str(target / "flowers-102" if flowers else target), md5=source.md5
+        )
+        if flowers:  # the labels and splits come as two more files
+            _flowers_extras(target)
+        return target
+    looked = ", ".join(str(c) for c in candidates)
+    raise DatasetNotFoundError(
+        f"{name} not found: no {', '.join(source.files)} under {looked}. Pass --download "
+        f"(download=True) to fetch {source.url} into {target}, or unpack that archive in a "
+        "folder DIR yourself and pass --root DIR (root=DIR) or set LEJEPA_VIZ_DATA=DIR"
+    )
+
+
+def _flowers_extras(target: Path) -> None:
+    from torchvision.datasets.utils import download_url
+
+    base = "https://thor.robots.ox.ac.uk/datasets/flowers-102/"
+    for name, md5 in (
+        ("imagelabels.mat", "e0620be6f572b9609742df49c70aed4d"),
+        ("setid.mat", "a5357ecc9cb78c4bef273ce3793fc85c"),
+    ):
+        download_url(base + name, str(target / "flowers-102"), md5=md5)
+
+
+def cifar(name: str, root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """CIFAR's binary files: ``(images (N, 3, 32, 32) uint8, labels (N,) int64, classes)``."""
+    if name == "cifar10":
+        folder = root / "cifar-10-batches-bin"
+        files = (
+            [f"data_batch_{i}.bin" for i in range(1, 6)] if split == "train" else ["test_batch.bin"]
+        )
+        skip, meta = 0, folder / "batches.meta.txt"
+    else:
+        folder, files = (
+            root / "cifar-100-binary",
+            [f"{'train' if split == 'train' else 'test'}.bin"],
+        )
+        skip, meta = 1, folder / "fine_label_names.txt"  # coarse label byte, then the fine one
+    row = skip + 1 + 3 * 32 * 32
+    images, labels = [], []
+    for f in files:
+        data = np.fromfile(folder / f, dtype=np.uint8)
+        if data.size % row:
+            raise ValueError(
+                f"{folder / f}: {data.size} bytes is not a whole number of {row}-byte rows"
+            )
+        data = data.reshape(-1, row)
+        labels.append(data[:, skip].astype(np.int64))
+        images.append(data[:, skip + 1 :].reshape(-1, 3, 32, 32))
+    count = 10 if name == "cifar10" else 100
+    classes = meta.read_text().split() if meta.is_file() else [str(i) for i in range(count)]
+    return np.concatenate(images), np.concatenate(labels), classes
+
+
+def image_files(name: str, root: Path, split: str) -> tuple[list[tuple[Path, int]], list[str]]:
+    """The image-file datasets as ``([(path, label)], classes)`` for ``split``."""
+    if name == "imagenette":
+        base = root / "imagenette2-160" / ("train" if split == "train" else "val")
+        wnids = sorted(d.name for d in base.iterdir() if d.is_dir())
+        items = [(p, i) for i, w in enumerate(wnids) for p in sorted((base / w).glob("*.JPEG"))]
+        return items, [IMAGENETTE_CLASSES.get(w, w) for w in wnids]
+    if name == "flowers102":
+        base = root / "flowers-102"
+        labels = loadmat(base / "imagelabels.mat")["labels"].reshape(-1).astype(int) - 1
+        ids = loadmat(base / "setid.mat")
+        chosen = (
+            np.concatenate([ids["trnid"], ids["valid"]], axis=1)
+            if split == "train"
+            else ids["tstid"]
+        )
+        items = [
+            (base / "jpg" / f"image_{i:05d}.jpg", int(labels[i - 1])) for i in chosen.reshape(-1)
+        ]
+        return items, [str(c) for c in range(102)]
+    base = root / "food-101"  # food101
+    classes = sorted(d.name for d in (base / "images").iterdir() if d.is_dir())
+    index = {c: i for i, c in enumerate(classes)}
+    lines = (base / "meta" / f"{'train' if split == 'train' else 'test'}.txt").read_text().split()
+    return [(base / "images" / f"{line}.jpg", index[line.split("/")[0]]) for line in lines], classes

@@ -1,0 +1,129 @@
+"""Standard datasets by name, offline: tiny files built in each dataset's published layout are
+read back exactly; a missing dataset says where its files go; ``download=True`` fetches the
+published archive (its MD5 checked) into the root."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.io import savemat
+
+import lejepa_viz.data.named as named
+from lejepa_viz.data import DatasetNotFoundError, load_dataset
+
+
+def cifar_rows(rng, n: int, label_bytes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` rows of a CIFAR binary file: labels (the last label byte is the class), images."""
+    labels = rng.integers(0, 10, (n, label_bytes), dtype=np.uint8)
+    images = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+    return np.concatenate([labels, images.reshape(n, -1)], axis=1), labels[:, -1], images
+
+
+def test_cifar10_binary_batches(tmp_path):
+    rng, folder = np.random.default_rng(0), tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    expected = {"train": ([], []), "test": ([], [])}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        rows, labels, images = cifar_rows(rng, 3, 1)
+        rows.tofile(folder / f"{name}.bin")
+        split = "test" if name == "test_batch" else "train"
+        expected[split][0].append(images), expected[split][1].append(labels)
+    (folder / "batches.meta.txt").write_text("airplane\nautomobile\n" + "x\n" * 8)
+    for split, (images, labels) in expected.items():
+        ds = load_dataset("cifar10", split, root=str(tmp_path))
+        assert torch.equal(ds.images, torch.from_numpy(np.concatenate(images)))
+        assert ds.labels.tolist() == np.concatenate(labels).tolist()
+        assert ds.classes[:2] == ["airplane", "automobile"] and len(ds.classes) == 10
+    train = torch.from_numpy(np.concatenate(expected["train"][0])).double() / 255
+    assert ds.mean == pytest.approx(train.mean((0, 2, 3)).tolist(), abs=1e-6)  # train's stats
+    assert load_dataset("cifar10", "test", str(tmp_path), image_size=16).images.shape[-1] == 16
+
+
+def test_cifar100_reads_the_fine_label(tmp_path):
+    rng, folder = np.random.default_rng(1), tmp_path / "cifar-100-binary"
+    folder.mkdir()
+    for split in ("train", "test"):
+        rows, fine, images = cifar_rows(rng, 4, 2)  # coarse byte, then fine byte
+        rows.tofile(folder / f"{split}.bin")
+    ds = load_dataset("cifar100", "test", root=str(tmp_path))
+    assert ds.labels.tolist() == fine.tolist() and torch.equal(ds.images, torch.from_numpy(images))
+    assert len(ds.classes) == 100
+    (folder / "test.bin").write_bytes(b"\0" * 100)
+    with pytest.raises(ValueError, match="not a whole number of 3074-byte rows"):
+        load_dataset("cifar100", "test", root=str(tmp_path))
+
+
+def write_jpeg(path, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+
+
+def test_imagenette_folders_and_class_names(tmp_path):
+    base = tmp_path / "imagenette2-160"
+    for split, n in (("train", 3), ("val", 1)):
+        for k, wnid in enumerate(("n01440764", "n03888605")):
+            for i in range(n):
+                write_jpeg(base / split / wnid / f"{wnid}_{i}.JPEG", 10 * k + i)
+    ds = load_dataset("imagenette", "test", root=str(tmp_path), image_size=16)
+    assert ds.classes == ["tench", "parachute"] and ds.labels.tolist() == [0, 1]
+    assert ds.images.shape == (2, 3, 16, 16) and ds.name == "imagenette"
+    assert len(load_dataset("imagenette", "train", root=str(tmp_path), image_size=16)) == 6
+
+
+def test_flowers102_splits_from_the_matlab_files(tmp_path):
+    base = tmp_path / "flowers-102"
+    labels = np.array([[3, 1, 1, 2, 3, 2]])  # 1-based, one per image_00001 ... image_00006
+    for i in range(1, 7):
+        write_jpeg(base / "jpg" / f"image_{i:05d}.jpg", i)
+    savemat(base / "imagelabels.mat", {"labels": labels})
+    savemat(base / "setid.mat", {"trnid": [[1, 2]], "valid": [[3]], "tstid": [[4, 5, 6]]})
+    train = load_dataset("flowers102", "train", root=str(tmp_path), image_size=8)
+    test = load_dataset("flowers102", "test", root=str(tmp_path), image_size=8)
+    assert train.labels.tolist() == [2, 0, 0] and test.labels.tolist() == [1, 2, 1]
+    assert len(train.classes) == 102
+    image5 = np.asarray(Image.open(base / "jpg" / "image_00005.jpg").convert("RGB").resize((8, 8)))
+    assert test.images[1].shape == (3, 8, 8) and image5.shape == (8, 8, 3)
+
+
+def test_food101_file_lists(tmp_path):
+    base = tmp_path / "food-101"
+    for c in ("apple_pie", "ramen"):
+        for i in range(3):
+            write_jpeg(base / "images" / c / f"{i}.jpg", i)
+    (base / "meta").mkdir()
+    (base / "meta" / "train.txt").write_text("apple_pie/0\napple_pie/1\nramen/0\nramen/2\n")
+    (base / "meta" / "test.txt").write_text("ramen/1\napple_pie/2\n")
+    test = load_dataset("food101", "test", root=str(tmp_path), image_size=8)
+    assert test.classes == ["apple_pie", "ramen"] and test.labels.tolist() == [1, 0]
+    assert len(load_dataset("food101", "train", root=str(tmp_path), image_size=8)) == 4
+
+
+def test_a_missing_dataset_says_where_its_files_go(tmp_path, monkeypatch):
+    monkeypatch.setattr(named, "CACHE", tmp_path / "cache")
+    monkeypatch.delenv("LEJEPA_VIZ_DATA", raising=False)
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_dataset("cifar10", root=str(tmp_path / "data"))
+    message = str(err.value)
+    assert "cifar-10-batches-bin/data_batch_1.bin" in message and "--download" in message
+    assert "cifar-10-binary.tar.gz" in message and str(tmp_path / "data") in message
+
+
+def test_download_fetches_the_published_archive_into_the_root(tmp_path, monkeypatch):
+    import torchvision.datasets.utils as tv_utils
+
+    calls = []
+
+    def fake_download(url, root, md5=None):  # what the archive unpacks to
+        calls.append((url, root, md5))
+        folder = tmp_path / "data" / "cifar-100-binary"
+        folder.mkdir(parents=True)
+        for split in ("train", "test"):
+            cifar_rows(np.random.default_rng(0), 2, 2)[0].tofile(folder / f"{split}.bin")
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_download)
+    ds = load_dataset("cifar100", "train", root=str(tmp_path / "data"), download=True)
+    assert len(ds) == 2
+    assert calls == [
+        (named.SOURCES["cifar100"].url, str(tmp_path / "data"), named.SOURCES["cifar100"].md5)
+    ]
