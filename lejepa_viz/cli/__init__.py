@@ -15,6 +15,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from ..train.recipes import RECIPES
 from . import commands, maps
 from .options import ERRORS, add_config_arguments, config_argv, flag, from_args
 
@@ -53,15 +54,25 @@ def parser(commands: Sequence[Callable] = COMMANDS) -> argparse.ArgumentParser:
     return p
 
 
+def parse(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``p.parse_args(argv)``; with ``train --recipe NAME`` parsed again with the recipe's
+    fields as the command's defaults, so that every option given on the line wins."""
+    args = p.parse_args(argv)
+    if getattr(args, "recipe", None):
+        args.subparser.set_defaults(**RECIPES[args.recipe].fields)
+        args = p.parse_args(argv)
+    return args
+
+
 def run(argv: list[str], commands: Sequence[Callable] = COMMANDS):
     """Run one command and return what it made (its record, table or result); errors raise."""
-    args = parser(commands).parse_args(argv)
+    args = parse(parser(commands), argv)
     return args.run(args)
 
 
 def main(argv: list[str] | None = None, commands: Sequence[Callable] = COMMANDS) -> int:
     """``run`` with bad input ending in one line on stderr and exit status 2."""
-    args = parser(commands).parse_args(argv)
+    args = parse(parser(commands), argv)
     try:
         args.run(args)
     except ERRORS as err:

@@ -7,7 +7,8 @@ import argparse
 
 from ..toys.clouds import CLOUD_SHAPES
 from ..train import TrainConfig
-from .options import add_config_arguments, from_args, out_option, wrote
+from ..train.recipes import RECIPES
+from .options import add_config_arguments, config_argv, from_args, out_option, wrote
 
 
 def add_clouds(sub) -> None:
@@ -44,13 +45,23 @@ def add_train(sub) -> None:
         action="store_true",
         help="reuse a finished run of this configuration in --out (resume a killed one)",
     )
-    p.set_defaults(run=train)
+    p.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        help="start from a published setting (README: Recipes); every option given still wins",
+    )
+    p.set_defaults(run=train, subparser=p)
 
 
 def train(args: argparse.Namespace) -> dict:
     from ..train import cached_train
 
-    result = cached_train(from_args(TrainConfig, args), reuse=args.reuse)
+    cfg = from_args(TrainConfig, args)
+    if args.recipe:
+        r = RECIPES[args.recipe]
+        print(f"recipe {args.recipe}: {r.source}\n  reported there: {r.reported}")
+        print(f"  differs here: {r.differs}\n  runs as: {' '.join(config_argv(cfg))}")
+    result = cached_train(cfg, reuse=args.reuse)
     if result.get("cached"):
         print(f"reusing the finished run in {result['out']}")
     if result.get("probe_acc") is not None:
