@@ -127,3 +127,65 @@ def test_download_fetches_the_published_archive_into_the_root(tmp_path, monkeypa
     assert calls == [
         (named.SOURCES["cifar100"].url, str(tmp_path / "data"), named.SOURCES["cifar100"].md5)
     ]
+
+
+def write_stl(root, counts=(("unlabeled", 4), ("train", 3), ("test", 2))):
+    """STL-10's binary files: rows of 3 x 96 x 96 bytes, each channel stored column by column;
+    returns ``{part: (images (N, 3, 96, 96) as shown, labels 0-based or None)}``."""
+    rng, base = np.random.default_rng(2), root / "stl10_binary"
+    base.mkdir()
+    out = {}
+    for part, n in counts:
+        images = rng.integers(0, 256, (n, 3, 96, 96), dtype=np.uint8)  # (N, C, row, column)
+        images.transpose(0, 1, 3, 2).tofile(base / f"{part}_X.bin")  # column-major channels
+        labels = None
+        if part != "unlabeled":
+            labels = np.array([1, 2, 1, 2, 1][:n])
+            (labels + 1).astype(np.uint8).tofile(base / f"{part}_y.bin")  # stored 1-based
+        out[part] = images, labels
+    (base / "class_names.txt").write_text("\n".join(f"class{c}" for c in range(10)))
+    return out
+
+
+def test_stl10_unlabelled_rows_then_labelled_ones(tmp_path, monkeypatch):
+    from lejepa_viz.data.base import UNLABELLED, labelled
+
+    monkeypatch.setenv("LEJEPA_VIZ_CACHE", str(tmp_path / "cache"))
+    parts = write_stl(tmp_path)
+    train = load_dataset("stl10", "train", root=str(tmp_path), image_size=96)
+    expected = np.concatenate([parts["unlabeled"][0], parts["train"][0]])
+    assert torch.equal(train.images, torch.from_numpy(expected))
+    assert train.labels.tolist() == [UNLABELLED] * 4 + parts["train"][1].tolist()
+    images, labels = labelled(train)  # what the probes fit
+    assert torch.equal(images, torch.from_numpy(parts["train"][0])) and labels.tolist() == [1, 2, 1]
+    test = load_dataset("stl10", "test", root=str(tmp_path), image_size=96, pack=True)
+    assert torch.equal(test.images[:], torch.from_numpy(parts["test"][0]))
+    assert test.classes[0] == "class0" and test.labels.tolist() == [1, 2]
+
+
+def test_training_on_stl10_skips_the_unlabelled_images_in_the_probes(tmp_path, monkeypatch):
+    """A batch of unlabelled images only gives the online probe a zero loss, not a NaN; the
+    final linear probe fits the labelled images."""
+    from lejepa_viz.train import TrainConfig, train
+
+    monkeypatch.setenv("LEJEPA_VIZ_CACHE", str(tmp_path / "cache"))
+    write_stl(tmp_path, (("unlabeled", 8), ("train", 4), ("test", 4)))
+    cfg = TrainConfig(
+        dataset="stl10", root=str(tmp_path), backbone="test_vit", image_size=32, batch_size=4,
+        num_local=0, steps=3, log_every=1, num_slices=16, proj_hidden=32, progress=False,
+        out=str(tmp_path / "run"),
+    )  # fmt: skip
+    result = train(cfg)
+    assert result["step"] == 3 and 0.0 <= result["linear_probe"] <= 1.0
+    from lejepa_viz.data.base import UNLABELLED
+    from lejepa_viz.train import train_step
+    from lejepa_viz.train.parts import build
+
+    s = build(cfg.resolved(), torch.device("cpu"))
+    images = s.data.train.images[:4]
+    parts = (s.learner.ddp, s.data.augment, s.learner.sigreg, s.learner.optimizer, images)
+    none = train_step(*parts, torch.full((4,), UNLABELLED), lam=cfg.lam)
+    assert none.probe_loss.item() == 0.0 and torch.isfinite(none.loss)
+    labels = torch.tensor([1, UNLABELLED, 2, UNLABELLED])
+    some = train_step(*parts, labels, lam=cfg.lam)  # the mean over the labelled rows only
+    assert torch.isfinite(some.probe_loss) and some.probe_loss.item() > 0

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 STATS_IMAGES = 1000  # a dataset's mean and std: of at most this many training images
+UNLABELLED = -1  # the label of a training image without a class (STL-10's unlabelled images)
 
 
 @dataclass
@@ -80,3 +81,13 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
 def resize(images: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
     x = F.interpolate(images.float(), size=(size, size), mode=mode, antialias=mode == "bilinear")
     return x.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def labelled(ds: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images and labels of ``ds``'s labelled rows (all of them unless some are
+    :data:`UNLABELLED`): what a probe fits."""
+    keep = ds.labels != UNLABELLED
+    if bool(keep.all()):
+        return ds.images, ds.labels
+    index = keep.nonzero()[:, 0]
+    return ds.images[index], ds.labels[index]

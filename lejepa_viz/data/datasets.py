@@ -294,7 +294,8 @@ def _named(name, split, root, size, skip_bad, pack, download) -> ImageDataset:
         return ImageDataset(images, torch.from_numpy(labels), classes, name, mean, std)
     items, classes = named.image_files(name, where, split)
     pool = named.image_files(name, where, "train")[0]
-    return _from_files(where, name, split, items, pool, classes, size or 64, skip_bad, pack)
+    folder = where / named.SOURCES[name].files[0].split("/")[0]  # its own packed stores
+    return _from_files(folder, name, split, items, pool, classes, size or 64, skip_bad, pack)
 
 
 def _image_files(folder: Path, layout: str) -> dict[str, list[Path]]:

@@ -13,6 +13,10 @@ files and where to put them.
 | ``imagenette`` | ``imagenette2-160/{train,val}/<wnid>/*.JPEG`` | 9,469 / 3,925 | 160 px |
 | ``flowers102`` | ``flowers-102/jpg/``, ``imagelabels.mat``, ``setid.mat`` | 2,040 (train + val) / 6,149 | JPEGs |
 | ``food101`` | ``food-101/images/<class>/``, ``food-101/meta/{train,test}.txt`` | 75,750 / 25,250 | JPEGs |
+| ``stl10`` | ``stl10_binary/{train,test,unlabeled}_X.bin``, ``{train,test}_y.bin`` | 105,000 (100,000 unlabelled) / 8,000 | 96 px |
+
+STL-10's training split is its 100,000 unlabelled images followed by its 5,000 labelled ones:
+the unlabelled rows carry the label :data:`~.base.UNLABELLED`, which the probes skip.
 
 CIFAR comes in its *binary* version (the one "suitable for C programs": one label byte, then
 3,072 pixel bytes a row), not torchvision's pickled Python batches: a downloaded file is never
@@ -28,7 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from scipy.io import loadmat
+
+from .base import UNLABELLED
+from .decode import square_rgb
 
 CACHE = Path.home() / ".cache" / "lejepa_viz" / "datasets"
 IMAGENETTE_CLASSES = {  # wnid -> name, in the sorted order of the folders
@@ -78,6 +86,14 @@ SOURCES = {
         ("flowers-102/jpg", "flowers-102/imagelabels.mat", "flowers-102/setid.mat"),
         "https://thor.robots.ox.ac.uk/datasets/flowers-102/102flowers.tgz",
         "52808999861908f626f3c1f4e79d11fa",
+    ),
+    "stl10": Source(
+        tuple(
+            f"stl10_binary/{f}.bin"
+            for f in ("train_X", "train_y", "test_X", "test_y", "unlabeled_X")
+        ),
+        "http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz",
+        "91f7769df0f17e558f3565bffb0c7dfb",
     ),
     "food101": Source(
         ("food-101/images", "food-101/meta/train.txt", "food-101/meta/test.txt"),
@@ -157,8 +173,51 @@ def cifar(name: str, root: Path, split: str) -> tuple[np.ndarray, np.ndarray, li
     return np.concatenate(images), np.concatenate(labels), classes
 
 
+STL_ROW = 3 * 96 * 96  # bytes of one STL-10 image
+
+
+@dataclass(frozen=True)
+class Row:
+    """Image ``index`` of an STL-10 binary file, read like an image file: called with a size,
+    it returns ``(size, size, 3)`` uint8 (the file stores each channel column by column)."""
+
+    file: Path
+    index: int
+
+    def __call__(self, size: int) -> np.ndarray:
+        with open(self.file, "rb") as f:
+            f.seek(self.index * STL_ROW)
+            raw = np.frombuffer(f.read(STL_ROW), np.uint8)
+        if raw.size != STL_ROW:
+            raise ValueError(f"{self.file}: row {self.index} is cut short")
+        hwc = np.ascontiguousarray(raw.reshape(3, 96, 96).transpose(2, 1, 0))
+        return square_rgb(Image.fromarray(hwc), size)
+
+
+def stl10(root: Path, split: str) -> tuple[list[tuple[Row, int]], list[str]]:
+    """STL-10's rows as ``([(Row, label)], classes)``: train = the unlabelled rows
+    (:data:`~.base.UNLABELLED`) then the labelled ones; test = the labelled test rows."""
+    base = root / "stl10_binary"
+    names = base / "class_names.txt"
+    classes = names.read_text().split() if names.is_file() else [str(c) for c in range(10)]
+    parts = (
+        [("unlabeled", None), ("train", "train_y")] if split == "train" else [("test", "test_y")]
+    )
+    items = []
+    for images, labels in parts:
+        file = base / f"{images}_X.bin"
+        count = file.stat().st_size // STL_ROW
+        ys = np.fromfile(base / f"{labels}.bin", np.uint8).astype(int) - 1 if labels else None
+        if ys is not None and len(ys) != count:
+            raise ValueError(f"{base}: {count} images in {file.name} but {len(ys)} labels")
+        items += [(Row(file, i), UNLABELLED if ys is None else int(ys[i])) for i in range(count)]
+    return items, classes
+
+
 def image_files(name: str, root: Path, split: str) -> tuple[list[tuple[Path, int]], list[str]]:
     """The image-file datasets as ``([(path, label)], classes)`` for ``split``."""
+    if name == "stl10":
+        return stl10(root, split)
     if name == "imagenette":
         base = root / "imagenette2-160" / ("train" if split == "train" else "val")
         wnids = sorted(d.name for d in base.iterdir() if d.is_dir())

@@ -60,11 +60,12 @@ def decoded(
 ) -> Iterator[np.ndarray | ValueError]:
     """Each file of ``paths`` as ``(size, size, 3)`` uint8 (:func:`~.decode.read_image`), in
     order, decoded on ``threads`` threads; an unreadable file yields its ``ValueError`` (which
-    names it) instead."""
+    names it) instead. A callable in ``paths`` is called with ``size`` instead (a row of a
+    binary file: :class:`~.named.Row`)."""
 
-    def decode(path: Path) -> np.ndarray | ValueError:
+    def decode(source) -> np.ndarray | ValueError:
         try:
-            return read_image(path, size)
+            return source(size) if callable(source) else read_image(source, size)
         except ValueError as err:
             return err
 
@@ -113,6 +114,9 @@ def fingerprint(items: Sequence[tuple[Path, int]], size: int) -> str:
     labels and the size; a packing of other files or another size is never resumed or reused."""
     h = hashlib.sha256(f"{FORMAT} {size}".encode())
     for path, label in items:
+        if callable(path):  # a row of a file: its repr names the file and the row
+            h.update(f"\n{path!r}\t{label}".encode())
+            continue
         st = Path(path).stat()
         h.update(f"\n{path}\t{st.st_size}\t{st.st_mtime_ns}\t{label}".encode())
     return h.hexdigest()[:16]

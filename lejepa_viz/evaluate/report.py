@@ -21,6 +21,7 @@ import torch
 
 from ..backbones import encoder_from_checkpoint
 from ..data import ImageDataset, load_dataset
+from ..data.base import labelled
 from ..distributed import resolve_device
 from ..model import Encoder, random_twin
 from ..runs import Run, load_checkpoint, save_json
@@ -43,11 +44,12 @@ def _checkpoint_path(run: str | os.PathLike) -> Path:
 
 
 def _subset(ds: ImageDataset, n: int | None, seed: int) -> tuple[torch.Tensor, np.ndarray]:
-    """``n`` images of ``ds`` drawn at random (seeded), or all of them."""
-    if n is None or n >= len(ds):
-        return ds.images, ds.labels.numpy()
-    pick = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
-    return ds.images[pick], ds.labels[pick].numpy()
+    """``n`` of ``ds``'s labelled images drawn at random (seeded), or all of them."""
+    images, labels = labelled(ds)
+    if n is None or n >= len(labels):
+        return images, labels.numpy()
+    pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n]
+    return images[pick], labels[pick].numpy()
 
 
 class _Evaluation:

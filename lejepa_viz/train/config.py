@@ -32,7 +32,9 @@ class TrainConfig:
     """
 
     # what it learns from, and on what
-    dataset: str = option("fashion-mnist", "fashion-mnist, digits, photos or folder:PATH")
+    dataset: str = option(
+        "fashion-mnist", "fashion-mnist, digits, photos, scenes, cifar10, ... or folder:PATH"
+    )
     root: str | None = option(None, "data folder, when not in the dataset's default place")
     backbone: str | None = option(None, "a timm name; default: the dataset's (default_backbone)")
     image_size: int | None = option(None, "resize images to this side; default: their own")

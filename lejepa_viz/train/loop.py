@@ -27,6 +27,7 @@ from .. import distributed as dist
 from .._checks import value_checks
 from ..backbones import save_backbone
 from ..data import ImageDataset
+from ..data.base import labelled
 from ..data.packed import prefetch
 from ..evaluate.probes import encoder_features, linear_probe
 from ..model import precise_bn
@@ -277,16 +278,16 @@ def finish(s: Setup, p: Progress, last: dict, out: Writer) -> dict:
     """The end of a run: the frozen linear probe (rank 0), the DDP replica check, the result."""
     result = {**last, "probe_acc": p.probe_acc, "step": p.step, "out": s.cfg.out}
     if s.cfg.final_probe and out.main:
-        train_set, test_set = s.data.train, s.data.test
+        (train_x, train_y), (test_x, test_y) = (labelled(d) for d in (s.data.train, s.data.test))
         feats = [
-            encoder_features(s.learner.model.encoder, d.images, s.device, s.cfg.progress)
-            for d in (train_set, test_set)
+            encoder_features(s.learner.model.encoder, x, s.device, s.cfg.progress)
+            for x in (train_x, test_x)
         ]
         result["linear_probe"] = linear_probe(
             feats[0],
-            train_set.labels.numpy(),
+            train_y.numpy(),
             feats[1],
-            test_set.labels.numpy(),
+            test_y.numpy(),
             max_iter=300,
             quiet=True,
         )

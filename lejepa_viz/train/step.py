@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import MultiViewAugment
+from ..data.base import UNLABELLED
 from ..model import Encoder
 from ..sigreg import SIGReg, lejepa_loss
 
@@ -98,7 +99,10 @@ def train_step(
     with autocast or nullcontext():
         z, logits = model(global_views, local_views)  # (V, B, D), (G·B, classes)
         parts = lejepa_loss(z, lam, sigreg, num_global_views=num_global)
-        probe_loss = F.cross_entropy(logits.float(), labels.repeat(num_global))
+        targets = labels.repeat(num_global)  # unlabelled images (STL-10's) are skipped
+        probe_loss = F.cross_entropy(
+            logits.float(), targets, ignore_index=UNLABELLED, reduction="sum"
+        ) / (targets != UNLABELLED).sum().clamp_min(1)
     optimizer.zero_grad(set_to_none=True)
     (parts.loss + probe_loss).backward()
     optimizer.step()
