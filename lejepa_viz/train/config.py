@@ -18,7 +18,7 @@ def option(default, help: str):
     Example:
         >>> from dataclasses import fields
         >>> fields(TrainConfig)[0].metadata["help"]
-        'fashion-mnist, digits, photos or folder:PATH'
+        'fashion-mnist, digits, photos, scenes, cifar10, ... or folder:PATH'
     """
     return field(default=default, metadata={"help": help})
 
