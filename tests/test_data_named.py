@@ -1,6 +1,11 @@
 """Standard datasets by name, offline: tiny files built in each dataset's published layout are
 read back exactly; a missing dataset says where its files go; ``download=True`` fetches the
-published archive (its MD5 checked) into the root."""
+published archive (its MD5 checked) into the root, once, whole or not at all."""
+
+import hashlib
+import tarfile
+from pathlib import Path
+from urllib.error import URLError
 
 import numpy as np
 import pytest
@@ -109,24 +114,141 @@ def test_a_missing_dataset_says_where_its_files_go(tmp_path, monkeypatch):
     assert "cifar-10-binary.tar.gz" in message and str(tmp_path / "data") in message
 
 
-def test_download_fetches_the_published_archive_into_the_root(tmp_path, monkeypatch):
+def serve(monkeypatch, files: dict) -> list:
+    """Make torchvision's downloader fetch ``{url: local file}`` instead of the network (its MD5
+    check and unpacking run as they are); returns the list of URLs fetched."""
+    import shutil
+
     import torchvision.datasets.utils as tv_utils
 
-    calls = []
+    fetched = []
 
-    def fake_download(url, root, md5=None):  # what the archive unpacks to
-        calls.append((url, root, md5))
-        folder = tmp_path / "data" / "cifar-100-binary"
-        folder.mkdir(parents=True)
-        for split in ("train", "test"):
-            cifar_rows(np.random.default_rng(0), 2, 2)[0].tofile(folder / f"{split}.bin")
+    def urlretrieve(url, path, chunk_size=None):
+        if url not in files:
+            raise URLError("no network in the tests")
+        fetched.append(url)
+        shutil.copyfile(files[url], path)
 
-    monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_download)
-    ds = load_dataset("cifar100", "train", root=str(tmp_path / "data"), download=True)
-    assert len(ds) == 2
-    assert calls == [
-        (named.SOURCES["cifar100"].url, str(tmp_path / "data"), named.SOURCES["cifar100"].md5)
-    ]
+    monkeypatch.setattr(tv_utils, "_urlretrieve", urlretrieve)
+    monkeypatch.setattr(tv_utils, "_get_redirect_url", lambda url, max_hops=3: url)
+    return fetched
+
+
+def archive(path, folder, arcname=None) -> tuple[str, str]:
+    """``folder`` as a .tar.gz at ``path``: ``(path, its MD5)``."""
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(folder, arcname=arcname or folder.name)
+    return str(path), hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def cifar100_archive(tmp_path, monkeypatch):
+    """A CIFAR-100 archive of 2 rows a split, registered under its published URL and MD5."""
+    folder = tmp_path / "build" / "cifar-100-binary"
+    folder.mkdir(parents=True)
+    for split in ("train", "test"):
+        cifar_rows(np.random.default_rng(0), 2, 2)[0].tofile(folder / f"{split}.bin")
+    path, md5 = archive(tmp_path / "cifar-100-binary.tar.gz", folder)
+    source = named.SOURCES["cifar100"]
+    monkeypatch.setitem(named.SOURCES, "cifar100", named.Source(source.files, source.url, md5))
+    monkeypatch.setattr(named, "CACHE", tmp_path / "cache")
+    monkeypatch.delenv("LEJEPA_VIZ_DATA", raising=False)
+    return source.url, path
+
+
+def test_download_unpacks_the_published_archive_into_the_root(tmp_path, monkeypatch,
+                                                             cifar100_archive):  # fmt: skip
+    url, path = cifar100_archive
+    fetched = serve(monkeypatch, {url: path})
+    root = tmp_path / "data"
+    ds = load_dataset("cifar100", "train", root=str(root), download=True)
+    assert len(ds) == 2 and fetched == [url]
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["cifar-100-binary"]
+    assert len(load_dataset("cifar100", "test", root=str(root), download=True)) == 2
+    assert fetched == [url]  # found, not fetched again
+
+
+def test_a_failed_download_leaves_nothing_that_passes_for_the_dataset(tmp_path, monkeypatch,
+                                                                     cifar100_archive):  # fmt: skip
+    import torchvision.datasets.utils as tv_utils
+
+    url, path = cifar100_archive
+    root = tmp_path / "data"
+    serve(monkeypatch, {})  # offline
+    with pytest.raises(DatasetNotFoundError, match="could not download cifar100"):
+        load_dataset("cifar100", root=str(root), download=True)
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(Path(path).read_bytes()[:-100])  # cut short: its MD5 differs
+    serve(monkeypatch, {url: bad})
+    with pytest.raises(DatasetNotFoundError, match="could not download"):
+        load_dataset("cifar100", root=str(root), download=True)
+
+    def interrupted(archive, to, remove_finished=False):  # unpacks one file, then dies
+        (Path(to) / "cifar-100-binary").mkdir()
+        (Path(to) / "cifar-100-binary" / "train.bin").write_bytes(b"")
+        raise KeyboardInterrupt
+
+    serve(monkeypatch, {url: path})
+    monkeypatch.setattr(tv_utils, "extract_archive", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_dataset("cifar100", root=str(root), download=True)
+    assert [p.name for p in root.iterdir() if not p.name.endswith(".lock")] == []
+    with pytest.raises(DatasetNotFoundError, match="not found"):
+        load_dataset("cifar100", root=str(root))
+
+
+def test_processes_downloading_at_once_fetch_the_archive_once(tmp_path, monkeypatch,
+                                                              cifar100_archive):  # fmt: skip
+    """torchrun's ranks asking for the same dataset: one downloads, the others wait for it."""
+    import multiprocessing as mp
+    import time
+
+    import torchvision.datasets.utils as tv_utils
+
+    url, path = cifar100_archive
+    log = tmp_path / "fetched.txt"
+    serve(monkeypatch, {url: path})
+    retrieve = tv_utils._urlretrieve
+
+    def slow(url, to, chunk_size=None):  # long enough for the others to arrive
+        with open(log, "a") as f:
+            f.write(url + "\n")
+        time.sleep(0.5)
+        retrieve(url, to)
+
+    monkeypatch.setattr(tv_utils, "_urlretrieve", slow)
+    root = str(tmp_path / "data")
+    ctx = mp.get_context("fork")  # the children keep the patched downloader
+    procs = [ctx.Process(target=named.dataset_root, args=("cifar100", root, True)) for _ in "abc"]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert log.read_text().splitlines() == [url]
+    assert len(load_dataset("cifar100", root=root)) == 2
+
+
+def test_flowers102_download_puts_the_labels_beside_the_images(tmp_path, monkeypatch):
+    build = tmp_path / "build"
+    for i in range(1, 4):
+        write_jpeg(build / "jpg" / f"image_{i:05d}.jpg", i)
+    savemat(build / "imagelabels.mat", {"labels": np.array([[2, 1, 2]])})
+    savemat(build / "setid.mat", {"trnid": [[1]], "valid": [[2]], "tstid": [[3]]})
+    path, md5 = archive(tmp_path / "102flowers.tgz", build / "jpg")  # the archive holds jpg/ only
+    source = named.SOURCES["flowers102"]
+    monkeypatch.setitem(named.SOURCES, "flowers102", named.Source(source.files, source.url, md5))
+    extras = {url: build / url.rsplit("/", 1)[1] for url, _ in named.FLOWERS_EXTRAS}
+    monkeypatch.setattr(
+        named, "FLOWERS_EXTRAS",
+        tuple((url, hashlib.md5(f.read_bytes()).hexdigest()) for url, f in extras.items()),
+    )  # fmt: skip
+    serve(monkeypatch, {source.url: path, **extras})
+    test = load_dataset("flowers102", "test", root=str(tmp_path / "data"), download=True,
+                        image_size=8)  # fmt: skip
+    assert test.labels.tolist() == [1]
+    train = load_dataset("flowers102", "train", root=str(tmp_path / "data"), image_size=8)
+    assert train.labels.tolist() == [1, 0]
 
 
 def write_stl(root, counts=(("unlabeled", 4), ("train", 3), ("test", 2))):

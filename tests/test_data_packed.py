@@ -62,9 +62,20 @@ def test_packed_images_index_like_the_tensor(folder):
     for index in (3, -1, slice(2, 9, 3), [5, 5, 0], np.array([17, 1]), torch.tensor([4, 2, 9])):
         expected = whole[torch.as_tensor(index) if isinstance(index, np.ndarray) else index]
         assert torch.equal(images[index], expected)
+    mask = torch.arange(18) % 4 == 1
+    more = (torch.tensor(7), np.int64(-2), mask, mask.numpy(), [[1, 2], [3, 0]], (2, 0, 3),
+            (slice(1, 4), 1, slice(None), 0), (torch.tensor([3, 1]), slice(None), 2))  # fmt: skip
+    for index in more:
+        as_tensor = index if isinstance(index, tuple) else torch.as_tensor(index)
+        assert torch.equal(images[index], whole[as_tensor])
     assert images[torch.tensor([], dtype=torch.int64)].shape == (0, 3, 8, 8)
+    assert images[[]].shape == (0, 3, 8, 8)
     with pytest.raises(IndexError, match="out of range"):
         images[[18]]
+    with pytest.raises(IndexError, match="mask of shape"):
+        images[mask[:5]]
+    with pytest.raises(IndexError, match="integer or boolean"):
+        images[np.array([1.0, 2.0])]
     row = np.asarray(Image.open(items[4][0]).convert("RGB").resize((8, 8)))  # a sanity look
     assert images[4].permute(1, 2, 0).shape == row.shape
 
@@ -106,6 +117,31 @@ def test_a_changed_file_is_packed_again_and_a_damaged_store_is_refused(folder):
         f.truncate(100)
     with pytest.raises(ValueError, match="damaged"):
         PackedImages(out)
+    (out / packed.INDEX).write_text('{"key": "cut sh')  # a crash mid-write, on a disk without fsync
+    with pytest.raises(ValueError, match="damaged"):
+        PackedImages(out)
+    again = PackedImages(pack(items, classes, out, 8, progress=False))  # packed again
+    assert torch.equal(again[0], after)
+
+
+def test_an_empty_list_packs_to_an_empty_store(tmp_path):
+    images = PackedImages(pack([], ["a"], tmp_path / "store", 8, progress=False))
+    assert images.shape == (0, 3, 8, 8) and images[:].shape == (0, 3, 8, 8)
+    assert images.labels().tolist() == []
+
+
+def test_rows_of_a_file_are_packed_again_when_the_file_changes(tmp_path):
+    """A callable item (an STL-10 row) is stamped by the size and time of the file it reads."""
+    from lejepa_viz.data.named import STL_ROW, Row
+
+    file = tmp_path / "rows.bin"
+    file.write_bytes(bytes(2 * STL_ROW))
+    items = [(Row(file, i), 0) for i in range(2)]
+    out = pack(items, ["a"], tmp_path / "store", 8, progress=False)
+    assert PackedImages(out)[:].max() == 0
+    file.write_bytes(bytes([255]) * 2 * STL_ROW)  # same rows, same size, new content
+    os.utime(file, ns=(0, 10**18))
+    assert PackedImages(pack(items, ["a"], out, 8, progress=False))[:].min() == 255
 
 
 def test_a_disk_too_small_is_refused_before_decoding(folder, monkeypatch):
@@ -133,6 +169,8 @@ def test_unreadable_files_are_named_or_skipped(tmp_path, monkeypatch):
         memory = load_dataset(f"folder:{folder}", "train", image_size=8, skip_bad_images=True)
     assert ds.skipped == 1 and ds.images.skipped == [str(bad)]
     assert torch.equal(ds.images[:], memory.images) and ds.mean == memory.mean
+    with pytest.raises(ValueError, match="left out 1 unreadable files .*broken.jpg"):
+        load_dataset(f"folder:{folder}", "train", image_size=8, pack=True)  # strict again
 
 
 def test_a_large_folder_is_packed_automatically(folder, monkeypatch):

@@ -28,6 +28,8 @@ when large (:mod:`.packed`).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from scipy.io import loadmat
 
 from .base import UNLABELLED
 from .decode import square_rgb
+from .packed import locked
 
 CACHE = Path.home() / ".cache" / "lejepa_viz" / "datasets"
 IMAGENETTE_CLASSES = {  # wnid -> name, in the sorted order of the folders
@@ -106,23 +109,25 @@ NAMES = tuple(SOURCES)
 
 def dataset_root(name: str, root: str | os.PathLike | None, download: bool = False) -> Path:
     """The folder holding ``name``'s files (see the module's table), downloading the archive
-    into it when ``download`` and the files are missing."""
+    into it when ``download`` and the files are missing.
+
+    A download is done once when several processes ask at the same time (``torchrun``'s ranks:
+    a file lock, the others wait and find it there) and lands whole or not at all (unpacked in a
+    hidden folder beside, moved into place when complete), so an interrupted one is never taken
+    for the dataset.
+    """
     source = SOURCES[name]
     env = os.environ.get("LEJEPA_VIZ_DATA")
     candidates = [Path(p).expanduser() for p in (root, env) if p] + [CACHE]
-    for folder in candidates:
-        if all((folder / f).exists() for f in source.files):
-            return folder
+    found = next((c for c in candidates if _present(source, c)), None)
+    if found is not None:
+        return found
     target = candidates[0]
     if download:
-        from torchvision.datasets.utils import download_and_extract_archive
-
-        flowers = name == "flowers102"  # its archive holds jpg/ only: it goes in flowers-102/
-        download_and_extract_archive(
-            source.url, str(target / "flowers-102" if flowers else target), md5=source.md5
-        )
-        if flowers:  # the labels and splits come as two more files
-            _flowers_extras(target)
+        target.mkdir(parents=True, exist_ok=True)
+        with locked(target / f".{name}.lock"):
+            if not _present(source, target):  # another process may have fetched it meanwhile
+                _download(name, source, target)
         return target
     looked = ", ".join(str(c) for c in candidates)
     raise DatasetNotFoundError(
@@ -132,15 +137,48 @@ def dataset_root(name: str, root: str | os.PathLike | None, download: bool = Fal
     )
 
 
-def _flowers_extras(target: Path) -> None:
-    from torchvision.datasets.utils import download_url
+def _present(source: Source, folder: Path) -> bool:
+    return all((folder / f).exists() for f in source.files)
 
-    base = "https://thor.robots.ox.ac.uk/datasets/flowers-102/"
-    for name, md5 in (
+
+def _download(name: str, source: Source, target: Path) -> None:
+    """Fetch and unpack ``source``'s archive in a hidden folder of ``target``, then move the
+    folders it unpacked to into ``target``."""
+    from torchvision.datasets.utils import download_and_extract_archive, download_url
+
+    partial = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target))
+    try:
+        # Flowers-102's archive holds jpg/ only; it goes in flowers-102/ beside two more files
+        extract = partial / "flowers-102" if name == "flowers102" else partial
+        try:
+            download_and_extract_archive(
+                source.url, str(partial), extract_root=str(extract), md5=source.md5
+            )
+            for url, md5 in FLOWERS_EXTRAS if name == "flowers102" else ():
+                download_url(url, str(extract), md5=md5)
+        except (OSError, RuntimeError) as err:  # no network (URLError), a bad MD5 (RuntimeError)
+            raise DatasetNotFoundError(
+                f"could not download {name} from {source.url}: {err}. Fetch the archive some "
+                f"other way and unpack it in {target}"
+            ) from err
+        for folder in sorted(p for p in partial.iterdir() if p.is_dir()):
+            if (target / folder.name).exists():
+                raise DatasetNotFoundError(
+                    f"{target / folder.name} exists but lacks some of {', '.join(source.files)}"
+                    ": an incomplete copy? Delete it and download again"
+                )
+            os.replace(folder, target / folder.name)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+FLOWERS_EXTRAS = tuple(  # Flowers-102's labels and splits, beside its archive
+    ("https://thor.robots.ox.ac.uk/datasets/flowers-102/" + f, md5)
+    for f, md5 in (
         ("imagelabels.mat", "e0620be6f572b9609742df49c70aed4d"),
         ("setid.mat", "a5357ecc9cb78c4bef273ce3793fc85c"),
-    ):
-        download_url(base + name, str(target / "flowers-102"), md5=md5)
+    )
+)
 
 
 def cifar(name: str, root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:

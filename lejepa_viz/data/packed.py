@@ -29,13 +29,13 @@ training.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -112,13 +112,14 @@ def store_folder(root: Path, split: str, size: int) -> Path:
 def fingerprint(items: Sequence[tuple[Path, int]], size: int) -> str:
     """A key of what a packing holds: the files (path, byte size, modification time), their
     labels and the size; a packing of other files or another size is never resumed or reused."""
-    h = hashlib.sha256(f"{FORMAT} {size}".encode())
+    h, stats = hashlib.sha256(f"{FORMAT} {size}".encode()), {}
     for path, label in items:
-        if callable(path):  # a row of a file: its repr names the file and the row
-            h.update(f"\n{path!r}\t{label}".encode())
-            continue
-        st = Path(path).stat()
-        h.update(f"\n{path}\t{st.st_size}\t{st.st_mtime_ns}\t{label}".encode())
+        # a row of a file (a callable) is named by its repr and stamped by the file it reads
+        file = getattr(path, "file", None) if callable(path) else path
+        if file not in stats:
+            st = Path(file).stat() if file is not None else None
+            stats[file] = f"{st.st_size}\t{st.st_mtime_ns}" if st else ""
+        h.update(f"\n{path!r}\t{stats[file]}\t{label}".encode())
     return h.hexdigest()[:16]
 
 
@@ -154,16 +155,37 @@ def pack(
     """
     out, key = Path(out), fingerprint(items, size)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_name(out.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # torchrun's ranks: one packs, the others wait for it
+    with locked(out.with_name(out.name + ".lock")):  # torchrun's ranks: one packs, others wait
         return _pack(items, classes, out, key, size, skip_bad, threads, progress)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created if missing): processes that ask for
+    the same lock, on this machine or over a shared POSIX file system, wait their turn. Where
+    ``fcntl`` does not exist (Windows), there is no lock and nothing waits."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: one process at a time is the caller's business
+        yield
+        return
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
 
 
 def _pack(items, classes, out: Path, key: str, size: int, skip_bad, threads, progress) -> Path:
     if (out / INDEX).is_file():
-        if json.loads((out / INDEX).read_text()).get("key") == key:
+        index = _read_json(out / INDEX)
+        if index.get("key") == key:
+            if index["skipped"] and not skip_bad:
+                raise ValueError(
+                    f"packed store {out} left out {len(index['skipped'])} unreadable files "
+                    f"(the first: {index['skipped'][0]}); pass skip_bad_images=True "
+                    "(--skip-bad-images) to train without them, or delete the store"
+                )
             return out
-        shutil.rmtree(out)  # a store of other files: packed again
+        shutil.rmtree(out)  # a store of other files, or a damaged one: packed again
     partial = out.with_name(out.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
     state = _resumed(partial, key)
@@ -200,7 +222,7 @@ def _pack(items, classes, out: Path, key: str, size: int, skip_bad, threads, pro
     np.save(partial / LABELS, np.asarray(labels, dtype=np.int64))
     index = dict(key=key, format=FORMAT, count=len(labels), size=size, channels=3)
     _write_json(partial / INDEX, {**index, "classes": list(classes), "skipped": state["skipped"]})
-    (partial / PROGRESS).unlink()
+    (partial / PROGRESS).unlink(missing_ok=True)  # no images: nothing was saved
     os.replace(partial, out)
     return out
 
@@ -208,10 +230,8 @@ def _pack(items, classes, out: Path, key: str, size: int, skip_bad, threads, pro
 def _resumed(partial: Path, key: str) -> dict:
     """The saved state of an unfinished packing of the same items, or a fresh one."""
     fresh = dict(key=key, next=0, labels=[], skipped=[])
-    if (partial / PROGRESS).is_file():
-        state = json.loads((partial / PROGRESS).read_text())
-        if state.get("key") == key:
-            return state
+    if _read_json(partial / PROGRESS).get("key") == key:
+        return _read_json(partial / PROGRESS)
     (partial / IMAGES).unlink(missing_ok=True)
     return fresh
 
@@ -227,9 +247,23 @@ def _check_space(folder: Path, needed: int, count: int, size: int) -> None:
 
 
 def _write_json(path: Path, value: dict) -> None:
+    """Write ``value`` so that ``path`` holds the old or the new JSON, whole, even after a
+    crash or a power cut (written aside, flushed to disk, renamed over)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value))
+    with open(tmp, "w") as f:
+        f.write(json.dumps(value))
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict:
+    """The JSON object in ``path``; ``{}`` if the file is missing or not whole JSON."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 class PackedImages:
@@ -258,7 +292,12 @@ class PackedImages:
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
-        index = json.loads((self.folder / INDEX).read_text())
+        index = _read_json(self.folder / INDEX)
+        if not {"size", "count", "channels", "classes", "skipped"} <= index.keys():
+            raise ValueError(
+                f"{self.folder} is not a packed store, or a damaged one: {INDEX} is missing or "
+                "unreadable; delete the folder to pack again"
+            )
         size, count = index["size"], index["count"]
         self.shape = torch.Size((count, index["channels"], size, size))
         self.row = index["channels"] * size * size
@@ -279,12 +318,22 @@ class PackedImages:
         return self.shape[0]
 
     def __getitem__(self, index) -> torch.Tensor:
-        if isinstance(index, int | np.integer):
-            return self[[int(index)]][0]
+        if isinstance(index, tuple):  # rows first, then the rest on the tensor they give
+            head = self[index[0]]
+            one = head.ndim == self.ndim - 1
+            return head[index[1:]] if one else head[(slice(None), *index[1:])]
         if isinstance(index, slice):
             index = range(*index.indices(len(self)))
-        rows = np.asarray(index.cpu() if isinstance(index, torch.Tensor) else index, np.int64)
-        rows = rows.reshape(-1)
+        if isinstance(index, int | np.integer) or getattr(index, "ndim", None) == 0:
+            return self[[int(index)]][0]
+        rows = np.asarray(index.cpu() if isinstance(index, torch.Tensor) else index)
+        if rows.dtype == bool:  # a mask over the images
+            if rows.shape != (len(self),):
+                raise IndexError(f"a mask of shape {rows.shape} for {len(self)} packed images")
+            rows = rows.nonzero()[0]
+        if rows.size and not np.issubdtype(rows.dtype, np.integer):
+            raise IndexError(f"packed images take integer or boolean indices, not {rows.dtype}")
+        shape, rows = rows.shape, rows.astype(np.int64).reshape(-1)
         if rows.size and (rows.min() < -len(self) or rows.max() >= len(self)):
             raise IndexError(f"index out of range for {len(self)} packed images")
         rows = rows % max(len(self), 1)
@@ -293,7 +342,7 @@ class PackedImages:
         for j in np.argsort(rows, kind="stable"):  # in file order: sequential where it can be
             if os.preadv(fd, [memoryview(out[j])], int(rows[j]) * self.row) != self.row:
                 raise OSError(f"short read from {self.folder / IMAGES}: was it truncated?")
-        return torch.from_numpy(out).view(len(rows), *self.shape[1:])
+        return torch.from_numpy(out).view(*shape, *self.shape[1:])
 
     def split(self, size: int) -> Iterator[torch.Tensor]:
         """Consecutive batches of ``size`` images, read one at a time (``Tensor.split``)."""
