@@ -109,7 +109,9 @@ def test_maps_of_scenes_scored_on_held_out_scenes_of_each_kind(tmp_path, vit_wei
 
     out = tmp_path / "maps.png"
     model = ["--backbone", "test_vit", "--weights", str(vit_weights)]
-    drawn = run(["maps", *model, "--scenes", "3", "--size", "64", "--score", "12", "--out", str(out)])
+    drawn = run(
+        ["maps", *model, "--scenes", "3", "--size", "64", "--score", "12", "--out", str(out)]
+    )
     printed = capsys.readouterr().out
     assert drawn.numbers["rows"][:2] == ["image", "true mask"]
     assert iio.imread(out).shape[1] > 3 * 64  # three scenes side by side
