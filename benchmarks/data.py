@@ -66,8 +66,10 @@ def picture(seed: int) -> Image.Image:
 def write(args: tuple[Path, int]) -> None:
     folder, i = args
     path = folder / f"class{i % CLASSES}" / f"{i:06d}.jpg"
-    if not path.exists():
-        picture(i).save(path, quality=85)
+    if not path.exists():  # written aside and renamed: a killed run leaves no half a JPEG
+        tmp = path.with_suffix(".tmp")
+        picture(i).save(tmp, format="JPEG", quality=85)
+        os.replace(tmp, path)
 
 
 def make_folder(root: Path, n: int) -> Path:

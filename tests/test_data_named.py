@@ -24,7 +24,8 @@ def cifar_rows(rng, n: int, label_bytes: int) -> tuple[np.ndarray, np.ndarray, n
     return np.concatenate([labels, images.reshape(n, -1)], axis=1), labels[:, -1], images
 
 
-def test_cifar10_binary_batches(tmp_path):
+def test_cifar10_binary_batches(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEJEPA_VIZ_CACHE", str(tmp_path / "cache"))
     rng, folder = np.random.default_rng(0), tmp_path / "cifar-10-batches-bin"
     folder.mkdir()
     expected = {"train": ([], []), "test": ([], [])}
@@ -41,10 +42,17 @@ def test_cifar10_binary_batches(tmp_path):
         assert ds.classes[:2] == ["airplane", "automobile"] and len(ds.classes) == 10
     train = torch.from_numpy(np.concatenate(expected["train"][0])).double() / 255
     assert ds.mean == pytest.approx(train.mean((0, 2, 3)).tolist(), abs=1e-6)  # train's stats
-    assert load_dataset("cifar10", "test", str(tmp_path), image_size=16).images.shape[-1] == 16
+    test = np.concatenate(expected["test"][0])  # (3, 3, 32, 32)
+    small = load_dataset("cifar10", "test", str(tmp_path), image_size=16)  # row by row
+    pil = [Image.fromarray(im.transpose(1, 2, 0)).resize((16, 16), Image.BILINEAR) for im in test]
+    assert torch.equal(small.images, torch.from_numpy(np.stack(pil).transpose(0, 3, 1, 2)))
+    packed = load_dataset("cifar10", "test", str(tmp_path), pack=True)
+    assert torch.equal(packed.images[:], torch.from_numpy(test))
+    assert packed.labels.tolist() == np.concatenate(expected["test"][1]).tolist()
 
 
-def test_cifar100_reads_the_fine_label(tmp_path):
+def test_cifar100_reads_the_fine_label(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEJEPA_VIZ_CACHE", str(tmp_path / "cache"))
     rng, folder = np.random.default_rng(1), tmp_path / "cifar-100-binary"
     folder.mkdir()
     for split in ("train", "test"):
@@ -53,6 +61,8 @@ def test_cifar100_reads_the_fine_label(tmp_path):
     ds = load_dataset("cifar100", "test", root=str(tmp_path))
     assert ds.labels.tolist() == fine.tolist() and torch.equal(ds.images, torch.from_numpy(images))
     assert len(ds.classes) == 100
+    rows = load_dataset("cifar100", "test", root=str(tmp_path), pack=True)  # read row by row
+    assert rows.labels.tolist() == fine.tolist() and torch.equal(rows.images[:], ds.images)
     (folder / "test.bin").write_bytes(b"\0" * 100)
     with pytest.raises(ValueError, match="not a whole number of 3074-byte rows"):
         load_dataset("cifar100", "test", root=str(tmp_path))

@@ -46,3 +46,14 @@ def test_an_option_equal_to_the_default_still_beats_the_recipe(tmp_path):
     assert parse(parser(), ["train"]).num_global == TrainConfig().num_global
     with pytest.raises(ValueError, match="unknown recipe 'nope'; known: minimal-imagenette"):
         recipe("nope")
+
+
+def test_under_torchrun_the_run_says_how_to_keep_the_recipes_batch(capsys, monkeypatch):
+    import lejepa_viz.train as train_module
+
+    monkeypatch.setattr(train_module, "cached_train", lambda cfg, reuse: {"out": "runs/x"})
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    run(["train", "--recipe", "minimal-imagenette"])
+    assert "pass --batch-size 64 to keep it" in capsys.readouterr().out
+    run(["train", "--recipe", "minimal-imagenette", "--batch-size", "64"])
+    assert "--batch-size is per process" not in capsys.readouterr().out

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from ..toys.clouds import CLOUD_SHAPES
 from ..train import TrainConfig
@@ -61,6 +62,13 @@ def train(args: argparse.Namespace) -> dict:
         r = RECIPES[args.recipe]
         print(f"recipe {args.recipe}: {r.source}\n  reported there: {r.reported}")
         print(f"  differs here: {r.differs}\n  runs as: {' '.join(config_argv(cfg))}")
+        world = int(os.environ.get("WORLD_SIZE", 1))  # torchrun's processes
+        if world > 1 and cfg.batch_size == r.fields.get("batch_size"):
+            print(
+                f"  note: --batch-size is per process: {world} processes make the recipe's batch "
+                f"of {cfg.batch_size} one of {world * cfg.batch_size} (and an epoch {world} times "
+                f"fewer steps); pass --batch-size {max(2, cfg.batch_size // world)} to keep it"
+            )
     result = cached_train(cfg, reuse=args.reuse)
     if result.get("cached"):
         print(f"reusing the finished run in {result['out']}")

@@ -80,9 +80,9 @@ def load_dataset(
     ``root=PATH``): ``PATH/<class>/<images>`` split 90/10 per class, or ``PATH/train/<class>/...``
     with ``PATH/val/<class>/...`` (or ``PATH/test``); RGB, 64 x 64 by default. The standard
     datasets of :mod:`.named` (``"cifar10"``, ``"cifar100"``, ``"imagenette"``,
-    ``"flowers102"``, ``"food101"``) are read from their published files under ``root`` (or
-    ``$LEJEPA_VIZ_DATA``, or ``~/.cache/lejepa_viz/datasets``), downloaded only with
-    ``download=True``.
+    ``"flowers102"``, ``"food101"``, ``"stl10"``) are read from their published files under
+    ``root`` (or ``$LEJEPA_VIZ_DATA``, or ``~/.cache/lejepa_viz/datasets``), downloaded only with
+    ``download=True``; CIFAR keeps its 32 px unless told, the others load at 64 px.
 
     Args:
         name: dataset name, see above.
@@ -93,10 +93,10 @@ def load_dataset(
             and center-cropped, the built-in datasets keep their size unless it is given.
         skip_bad_images: leave unreadable image files out (counted in ``skipped``) instead of
             raising.
-        pack: for a folder, decode the split once into a packed store on disk
-            (:mod:`.packed`, under :func:`~.packed.store_folder`; reused while the files are unchanged)
-            whose ``images`` are read by index, so memory does not grow with the number of
-            images; None (default): when the decoded split would exceed
+        pack: for a folder or a named dataset, decode the split once into a packed store on
+            disk (:mod:`.packed`, under :func:`~.packed.store_folder`; reused while the files
+            are unchanged) whose ``images`` are read by index, so memory does not grow with the
+            number of images; None (default): when the decoded split would exceed
             :data:`IN_MEMORY_BYTES`.
         download: fetch a missing named dataset (needs a network); without it a missing one
             raises :class:`DatasetNotFoundError` saying where to put its files.
@@ -284,18 +284,19 @@ def _from_files(root, name, split, items, pool, classes, size, skip_bad, pack) -
 def _named(name, split, root, size, skip_bad, pack, download) -> ImageDataset:
     """A standard dataset (:mod:`.named`) from its published files."""
     where = named.dataset_root(name, root, download)
-    if name.startswith("cifar"):
+    if name.startswith("cifar") and size in (None, 32) and not pack:  # as stored, in memory
         images, labels, classes = named.cifar(name, where, split)
         train = images if split == "train" else named.cifar(name, where, "train")[0]
         pick = np.unique(np.linspace(0, len(train) - 1, STATS_IMAGES).round().astype(int))
         mean, std = channel_stats(torch.from_numpy(train[pick]))
-        images = torch.from_numpy(images)
-        images = resize(images, size) if size and size != 32 else images
-        return ImageDataset(images, torch.from_numpy(labels), classes, name, mean, std)
-    items, classes = named.image_files(name, where, split)
+        return ImageDataset(
+            torch.from_numpy(images), torch.from_numpy(labels), classes, name, mean, std
+        )
+    items, classes = named.image_files(name, where, split)  # resized one by one, packed if large
     pool = named.image_files(name, where, "train")[0]
     folder = where / named.SOURCES[name].files[0].split("/")[0]  # its own packed stores
-    return _from_files(folder, name, split, items, pool, classes, size or 64, skip_bad, pack)
+    size = size or (32 if name.startswith("cifar") else 64)
+    return _from_files(folder, name, split, items, pool, classes, size, skip_bad, pack)
 
 
 def _image_files(folder: Path, layout: str) -> dict[str, list[Path]]:

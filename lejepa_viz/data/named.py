@@ -21,8 +21,9 @@ the unlabelled rows carry the label :data:`~.base.UNLABELLED`, which the probes 
 CIFAR comes in its *binary* version (the one "suitable for C programs": one label byte, then
 3,072 pixel bytes a row), not torchvision's pickled Python batches: a downloaded file is never
 unpickled. Flowers-102's labels and splits are MATLAB files, read with ``scipy.io.loadmat``
-(data, not code). The image-file datasets are decoded like an image folder, packed on disk
-when large (:mod:`.packed`).
+(data, not code). The image-file datasets, STL-10's rows, and CIFAR's rows when they are resized
+or packed are decoded one by one like an image folder, packed on disk when large
+(:mod:`.packed`); they load at 64 px unless told otherwise, CIFAR at its 32 px.
 """
 
 from __future__ import annotations
@@ -183,53 +184,77 @@ FLOWERS_EXTRAS = tuple(  # Flowers-102's labels and splits, beside its archive
 
 def cifar(name: str, root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """CIFAR's binary files: ``(images (N, 3, 32, 32) uint8, labels (N,) int64, classes)``."""
+    files, skip, classes = _cifar_files(name, root, split)
+    images, labels = [], []
+    for f in files:
+        data = np.fromfile(f, dtype=np.uint8).reshape(-1, skip + 1 + CIFAR_ROW)
+        labels.append(data[:, skip].astype(np.int64))
+        images.append(data[:, skip + 1 :].reshape(-1, 3, 32, 32))
+    return np.concatenate(images), np.concatenate(labels), classes
+
+
+def cifar_rows(name: str, root: Path, split: str) -> tuple[list[tuple[Row, int]], list[str]]:
+    """CIFAR's rows as ``([(Row, label)], classes)``, read like image files: resized or packed
+    one by one rather than all at once."""
+    files, skip, classes = _cifar_files(name, root, split)
+    stride, items = skip + 1 + CIFAR_ROW, []
+    for f in files:
+        labels = np.memmap(f, np.uint8, mode="r").reshape(-1, stride)[:, skip].astype(int)
+        items += [(Row(f, i, stride, skip + 1, 32, False), int(y)) for i, y in enumerate(labels)]
+    return items, classes
+
+
+def _cifar_files(name: str, root: Path, split: str) -> tuple[list[Path], int, list[str]]:
+    """CIFAR's files of ``split``, the label bytes before the (fine) label, and the classes."""
     if name == "cifar10":
         folder = root / "cifar-10-batches-bin"
-        files = (
+        names = (
             [f"data_batch_{i}.bin" for i in range(1, 6)] if split == "train" else ["test_batch.bin"]
         )
         skip, meta = 0, folder / "batches.meta.txt"
     else:
-        folder, files = (
+        folder, names = (
             root / "cifar-100-binary",
             [f"{'train' if split == 'train' else 'test'}.bin"],
         )
         skip, meta = 1, folder / "fine_label_names.txt"  # coarse label byte, then the fine one
-    row = skip + 1 + 3 * 32 * 32
-    images, labels = [], []
-    for f in files:
-        data = np.fromfile(folder / f, dtype=np.uint8)
-        if data.size % row:
-            raise ValueError(
-                f"{folder / f}: {data.size} bytes is not a whole number of {row}-byte rows"
-            )
-        data = data.reshape(-1, row)
-        labels.append(data[:, skip].astype(np.int64))
-        images.append(data[:, skip + 1 :].reshape(-1, 3, 32, 32))
+    row = skip + 1 + CIFAR_ROW
+    for f in names:
+        if (folder / f).stat().st_size % row:
+            raise ValueError(f"{folder / f}: its size is not a whole number of {row}-byte rows")
     count = 10 if name == "cifar10" else 100
     classes = meta.read_text().split() if meta.is_file() else [str(i) for i in range(count)]
-    return np.concatenate(images), np.concatenate(labels), classes
+    return [folder / f for f in names], skip, classes
 
 
-STL_ROW = 3 * 96 * 96  # bytes of one STL-10 image
+CIFAR_ROW, STL_ROW = 3 * 32 * 32, 3 * 96 * 96  # bytes of one image
 
 
 @dataclass(frozen=True)
 class Row:
-    """Image ``index`` of an STL-10 binary file, read like an image file: called with a size,
-    it returns ``(size, size, 3)`` uint8 (the file stores each channel column by column)."""
+    """Image ``index`` of a binary file of fixed-size rows (STL-10's unless told), read like an
+    image file: called with a size, it returns ``(size, size, 3)`` uint8.
+
+    A row is ``stride`` bytes: ``skip`` label bytes, then the ``(3, side, side)`` pixels, each
+    channel stored row by row, or column by column (``column_major``, STL-10).
+    """
 
     file: Path
     index: int
+    stride: int = STL_ROW
+    skip: int = 0
+    side: int = 96
+    column_major: bool = True
 
     def __call__(self, size: int) -> np.ndarray:
         with open(self.file, "rb") as f:
-            f.seek(self.index * STL_ROW)
-            raw = np.frombuffer(f.read(STL_ROW), np.uint8)
-        if raw.size != STL_ROW:
+            f.seek(self.index * self.stride)
+            raw = np.frombuffer(f.read(self.stride), np.uint8)
+        if raw.size != self.stride:
             raise ValueError(f"{self.file}: row {self.index} is cut short")
-        hwc = np.ascontiguousarray(raw.reshape(3, 96, 96).transpose(2, 1, 0))
-        return square_rgb(Image.fromarray(hwc), size)
+        chw = raw[self.skip : self.skip + 3 * self.side**2].reshape(3, self.side, self.side)
+        hwc = chw.transpose(2, 1, 0) if self.column_major else chw.transpose(1, 2, 0)
+        return square_rgb(Image.fromarray(np.ascontiguousarray(hwc)), size)
 
 
 def stl10(root: Path, split: str) -> tuple[list[tuple[Row, int]], list[str]]:
@@ -253,7 +278,10 @@ def stl10(root: Path, split: str) -> tuple[list[tuple[Row, int]], list[str]]:
 
 
 def image_files(name: str, root: Path, split: str) -> tuple[list[tuple[Path, int]], list[str]]:
-    """The image-file datasets as ``([(path, label)], classes)`` for ``split``."""
+    """The datasets read image by image as ``([(path or Row, label)], classes)`` for
+    ``split`` (CIFAR's rows when they are to be resized or packed)."""
+    if name.startswith("cifar"):
+        return cifar_rows(name, root, split)
     if name == "stl10":
         return stl10(root, split)
     if name == "imagenette":

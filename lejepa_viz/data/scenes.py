@@ -173,10 +173,11 @@ class SceneWorld:
         return Scenes(pixels, owner >= 0, label)
 
     def crossing(self, index: int = 0, num_frames: int = 48) -> Scenes:
-        """A moving scene, frame by frame: scene ``index``'s background with one object (of its
-        own draw) crossing it from left to right and back along a gentle arc, ``num_frames``
-        frames ``(F, 3, S, S)`` with the object's mask in each: a video whose true masks are
-        known (the gallery's video of the world)."""
+        """A moving scene, frame by frame: a background and one object, both drawn from the
+        world by a generator seeded with ``index`` (not scene ``index``'s), the object crossing
+        from left to right and back along a gentle arc, ``num_frames`` frames ``(F, 3, S, S)``
+        with the object's mask in each: a video whose true masks are known (the gallery's video
+        of the world)."""
         integer_at_least(num_frames, 2, "num_frames")
         g, S, F_ = self._generator(2**31 - 1, index), self.size, num_frames
         image = self.backgrounds[torch.randint(len(self.backgrounds), (1,), generator=g)].expand(
