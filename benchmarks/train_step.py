@@ -75,7 +75,7 @@ def main() -> None:
             g, loc = s.data.augment(images[idx], generator=gen)  # the step's views, again, alone
             t2 = clock()
             with torch.no_grad(), autocast:
-                z, _ = s.learner.model(g, loc)  # (V, B, D)
+                z, _, _ = s.learner.model(g, loc)  # (V, B, D)
             z = z.detach().requires_grad_()
             t3 = clock()
             with autocast:

@@ -215,15 +215,17 @@ class Encoder(nn.Module):
         self, global_views: torch.Tensor, local_views: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The multi-view forward of training: ``(G, B, C, H, W)`` global and ``(L, B, C, h, w)``
-        local views (L may be 0) -> ``z`` ``(G + L, B, proj_dim)`` and the backbone embeddings of
-        the global views ``(G·B, F)``. Global and local views pass the backbone separately
-        (their sizes differ) and the projector together: one BatchNorm over all views."""
+        local views (L may be 0) -> ``z`` ``(G + L, B, proj_dim)`` and the backbone embeddings
+        ``(G + L, B, F)``, global views first. Global and local views pass the backbone
+        separately (their sizes differ) and the projector together: one BatchNorm over all
+        views."""
         B = global_views.shape[1]
         emb = [self.backbone(self.normalize(global_views.flatten(0, 1)))]  # (G·B, F)
         if local_views.shape[0]:
             emb.append(self.backbone(self.normalize(local_views.flatten(0, 1))))  # (L·B, F)
-        z = self.projector(torch.cat(emb))  # (V·B, D)
-        return z.view(-1, B, z.shape[-1]), emb[0]
+        h = torch.cat(emb)  # (V·B, F)
+        z = self.projector(h)  # (V·B, D)
+        return z.view(-1, B, z.shape[-1]), h.view(-1, B, h.shape[-1])
 
 
 def random_twin(encoder: Encoder, seed: int = 0) -> Encoder:

@@ -63,8 +63,19 @@ class LeJEPALoss(NamedTuple):
     sigreg: torch.Tensor
 
 
+WEIGHTINGS = ("convex", "additive")
+SIGREG_VIEWS = ("each", "flattened")
+
+
 def lejepa_loss(
-    z: torch.Tensor, lam: float, sigreg: SIGReg, *, num_global_views: int | None = None
+    z: torch.Tensor,
+    lam: float,
+    sigreg: SIGReg,
+    *,
+    num_global_views: int | None = None,
+    weighting: str = "convex",
+    sigreg_views: str = "each",
+    regularized: torch.Tensor | None = None,
 ) -> LeJEPALoss:
     """LeJEPA loss ``(1 - λ)·pred + λ·SIGReg(z)`` for embeddings of V views of N images.
 
@@ -75,11 +86,22 @@ def lejepa_loss(
     release, the squared error is averaged over the D dimensions too (``||·||² / D``), so λ
     values from the paper carry over. ``SIGReg`` is applied to every view and averaged.
 
+    The defaults are the paper's loss and MINIMAL.md's code. The other options are the variants
+    other implementations chose, kept to compare them (notebook 07): ``weighting="additive"``
+    is ``pred + λ·SIGReg`` (stable-pretraining), ``sigreg_views="flattened"`` one SIGReg of the
+    V·N embeddings pooled (stable-pretraining; lightly before its fix), ``regularized`` another
+    tensor for SIGReg to act on (the backbone's embeddings instead of the projector's output).
+
     Args:
         z: projector outputs, shape ``(V, N, D)``.
         lam: λ in ``[0, 1]``.
         sigreg: the regulariser, usually :class:`SIGReg` (it advances its step).
         num_global_views: number of leading views the centre is taken over (default: all).
+        weighting: ``"convex"`` (``(1 - λ)·pred + λ·SIGReg``) or ``"additive"``
+            (``pred + λ·SIGReg``).
+        sigreg_views: ``"each"`` (a statistic per view, averaged) or ``"flattened"`` (one of
+            all views pooled as ``(V·N, D)`` samples).
+        regularized: what SIGReg acts on, ``(V, N, F)``; default ``z``.
 
     Returns:
         ``LeJEPALoss(loss, pred, sigreg)``.
@@ -92,6 +114,11 @@ def lejepa_loss(
     """
     if not isinstance(lam, (int, float)) or not 0.0 <= lam <= 1.0:
         raise ValueError(f"lam must be a number in [0, 1], got {lam!r}")
+    if weighting not in WEIGHTINGS or sigreg_views not in SIGREG_VIEWS:
+        raise ValueError(
+            f"weighting must be one of {WEIGHTINGS} and sigreg_views one of {SIGREG_VIEWS}, "
+            f"got {weighting!r} and {sigreg_views!r}"
+        )
     z = as_samples(z, "z")
     if z.ndim != 3:
         raise ValueError(f"z must have shape (V, N, D), got shape {tuple(z.shape)}")
@@ -102,8 +129,11 @@ def lejepa_loss(
             raise ValueError(f"num_global_views must be <= V={V}, got {num_global_views}")
     centre = z[:num_global_views].mean(0)  # (N, D); z[:None] is every view
     pred = (z - centre).square().mean()
-    reg = sigreg(z)
-    return LeJEPALoss((1 - lam) * pred + lam * reg, pred, reg)
+    x = z if regularized is None else as_samples(regularized, "regularized")
+    if x.shape[:2] != z.shape[:2]:
+        raise ValueError(f"regularized must have shape (V, N, F) = {tuple(z.shape[:2])} + (F,)")
+    reg = sigreg(x if sigreg_views == "each" else x.flatten(0, 1))
+    return LeJEPALoss((1 - lam if weighting == "convex" else 1) * pred + lam * reg, pred, reg)
 
 
 class NullLevel(NamedTuple):

@@ -224,6 +224,48 @@ def test_lejepa_loss_global_views(rng):
     torch.testing.assert_close(out.pred, (z - z[:2].mean(0)).pow(2).mean())
 
 
+def minimal_md_sigreg(proj, A, knots=17):
+    """MINIMAL.md's SIGReg module's forward, written out (its random ``A`` passed in)."""
+    t = torch.linspace(0, 3, knots, dtype=torch.float64)
+    dt = 3 / (knots - 1)
+    weights = torch.full((knots,), 2 * dt, dtype=torch.float64)
+    weights[[0, -1]] = dt
+    phi = torch.exp(-t.square() / 2.0)
+    x_t = (proj @ A).unsqueeze(-1) * t
+    err = (x_t.cos().mean(-3) - phi).square() + x_t.sin().mean(-3).square()
+    return ((err @ (weights * phi)) * proj.size(-2)).mean()
+
+
+def test_the_papers_loss_is_the_default_and_the_variants_are_what_they_say(rng):
+    """Default: MINIMAL.md's ``sigreg_loss * lamb + inv_loss * (1 - lamb)`` with SIGReg per
+    view; stable-pretraining's ``inv + λ·SIGReg`` of the views flattened; SIGReg of another
+    tensor. Each against its formula written out on the same directions."""
+    V, N, D, F, lam = 4, 96, 8, 12, 0.3
+    z = torch.randn(V, N, D, generator=rng, dtype=torch.float64) * 1.4 + 0.1
+    h = torch.randn(V, N, F, generator=rng, dtype=torch.float64).exp()  # far from Gaussian
+
+    def at_step_0(**options):
+        return lejepa_loss(z, lam, SIGReg(num_slices=64, seed=2), **options)
+
+    A = SIGReg(num_slices=64, seed=2).directions(D, 0).double()
+    inv = (z.mean(0) - z).square().mean()  # MINIMAL.md's inv_loss
+    paper = minimal_md_sigreg(z, A) * lam + inv * (1 - lam)
+    torch.testing.assert_close(at_step_0().loss, paper, rtol=1e-10, atol=0)
+    flat = minimal_md_sigreg(z.reshape(1, V * N, D), A)  # one statistic of V·N samples
+    out = at_step_0(weighting="additive", sigreg_views="flattened")
+    torch.testing.assert_close(out.sigreg, flat, rtol=1e-10, atol=0)
+    torch.testing.assert_close(out.loss, inv + lam * flat, rtol=1e-10, atol=0)
+    assert not torch.isclose(flat, at_step_0().sigreg)  # pooling the views changes the value
+    B = SIGReg(num_slices=64, seed=2).directions(F, 0).double()
+    out = at_step_0(regularized=h)
+    torch.testing.assert_close(out.sigreg, minimal_md_sigreg(h, B), rtol=1e-10, atol=0)
+    torch.testing.assert_close(out.pred, inv)
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        at_step_0(weighting="sum")
+    with pytest.raises(ValueError, match=r"regularized must have shape \(V, N, F\)"):
+        at_step_0(regularized=h[:, :10])
+
+
 @pytest.mark.parametrize("lam", [-0.1, 1.5, float("nan"), "0.5"])
 def test_lejepa_loss_refuses_bad_lambda(lam):
     with pytest.raises(ValueError, match="lam"):

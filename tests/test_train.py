@@ -380,3 +380,47 @@ def test_cached_train_reuses_a_run_only_when_it_kept_what_is_asked(tmp_path):
     assert sorted(p.name for p in (folder / "backbones").iterdir()) == ["step000000", "step000003"]
     assert cached_train(tiny_config(folder, keep_backbones=True))["cached"]
     assert cached_train(tiny_config(folder))["cached"]  # it holds more than asked: fine
+
+
+def test_the_loss_variants_train_and_are_told_apart_by_the_cache(tmp_path):
+    """A run saved before the variant options existed is still the default run; each variant
+    is a run of its own."""
+    first = cached_train(tiny_config(tmp_path / "a"))
+    config, result = tmp_path / "a" / "config.json", tmp_path / "a" / "result.json"
+    saved, finished = json.loads(config.read_text()), json.loads(result.read_text())
+    for name in ("weighting", "sigreg_views", "sigreg_on"):  # as an older version wrote them
+        del saved[name], finished["config"][name]
+    config.write_text(json.dumps(saved)), result.write_text(json.dumps(finished))
+    assert cached_train(tiny_config(tmp_path / "a"))["cached"]
+    for variant in ({"weighting": "additive"}, {"sigreg_views": "flattened"},
+                    {"sigreg_on": "backbone"}):  # fmt: skip
+        other = cached_train(tiny_config(tmp_path / "a", **variant))
+        assert not other["cached"] and other["loss"] != first["loss"], variant
+        assert torch.isfinite(torch.tensor(other["loss"]))
+    with pytest.raises(ValueError, match="sigreg_on must be one of"):
+        tiny_config(tmp_path / "b", sigreg_on="head").resolved()
+
+
+def test_sigreg_on_the_backbone_regularises_every_views_embedding(tmp_path):
+    import copy
+
+    from lejepa_viz.sigreg import SIGReg
+    from lejepa_viz.train import train_step
+    from lejepa_viz.train.parts import build
+
+    cfg = tiny_config(tmp_path / "a", num_local=2)
+    s = build(cfg.resolved(), torch.device("cpu"))
+    images, labels = s.data.train.images[:16], s.data.train.labels[:16]
+    model = copy.deepcopy(s.learner.model)  # before the step changes it
+    views = s.data.augment(images, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        z, emb, _ = model(*views)  # (V, B, D), (V, B, F)
+    assert emb.shape == (4, 16, model.encoder.embed_dim)
+    out = train_step(
+        s.learner.ddp, s.data.augment, s.learner.sigreg, s.learner.optimizer, images, labels,
+        lam=0.5, generator=torch.Generator().manual_seed(7), sigreg_on="backbone",
+    )  # fmt: skip
+    expected = SIGReg(num_slices=cfg.num_slices, seed=cfg.seed)(emb, step=0)
+    torch.testing.assert_close(out.sigreg, expected, rtol=1e-4, atol=1e-6)
+    pred = (z - z[:2].mean(0)).square().mean()  # still on the projector's output
+    torch.testing.assert_close(out.pred, pred, rtol=1e-4, atol=1e-6)

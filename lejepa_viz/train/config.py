@@ -6,10 +6,14 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 from ..model import default_backbone
+from ..sigreg import SIGREG_VIEWS, WEIGHTINGS
 
 DEFAULT_EPOCHS = 10  # when neither epochs, steps nor max_minutes is given
 # Fields that change how a run is watched, not what it computes (left out of cache keys).
 NOT_IN_KEY = ("progress", "resume", "check_values", "run_id", "keep_backbones", "download")
+# fields added after runs were saved, at the default that does what those runs did: left out
+# of the key at that value, so the saved runs stay reusable
+ADDED = {"weighting": "convex", "sigreg_views": "each", "sigreg_on": "projector"}
 
 
 def option(default, help: str):
@@ -58,6 +62,15 @@ class TrainConfig:
     clean_views: int = option(0, "leading global views that are the whole image, only flipped")
     # the loss and the optimiser
     lam: float = option(0.05, "λ: loss = (1 - λ)·pred + λ·SIGReg")
+    weighting: str = option(
+        "convex", "convex: (1 - λ)·pred + λ·SIGReg (the paper's); additive: pred + λ·SIGReg"
+    )
+    sigreg_views: str = option(
+        "each", "each: SIGReg per view, averaged (the paper's); flattened: of all views pooled"
+    )
+    sigreg_on: str = option(
+        "projector", "projector: SIGReg on z (the paper's); backbone: on the backbone embedding"
+    )
     lr: float = option(5e-3, "AdamW learning rate of the encoder (warm-up, then cosine)")
     weight_decay: float = option(0.05, "AdamW weight decay of the encoder")
     warmup_steps: int = option(200, "linear warm-up steps (at most a tenth of a counted run)")
@@ -101,6 +114,13 @@ class TrainConfig:
             raise ValueError(f"max_minutes must be > 0, got {self.max_minutes}")
         if self.batch_size < 2 or self.num_global < 1 or self.num_local < 0:
             raise ValueError("need batch_size >= 2, num_global >= 1 and num_local >= 0")
+        for name, known in (
+            ("weighting", WEIGHTINGS),
+            ("sigreg_views", SIGREG_VIEWS),
+            ("sigreg_on", ("projector", "backbone")),
+        ):
+            if getattr(self, name) not in known:
+                raise ValueError(f"{name} must be one of {known}, got {getattr(self, name)!r}")
 
     def resolved(self) -> TrainConfig:
         """A validated copy with the defaults that depend on other fields filled in (the
@@ -127,4 +147,9 @@ class TrainConfig:
 def config_key(config: dict) -> dict:
     """The fields of a saved (resolved) config that decide its results, as JSON has them
     (tuples are lists), so that a config and its ``config.json`` compare equal."""
-    return json.loads(json.dumps({k: v for k, v in config.items() if k not in NOT_IN_KEY}))
+    kept = {
+        k: v
+        for k, v in config.items()
+        if k not in NOT_IN_KEY and not (k in ADDED and ADDED[k] == v)
+    }
+    return json.loads(json.dumps(kept))

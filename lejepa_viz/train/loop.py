@@ -237,6 +237,9 @@ def train(cfg: TrainConfig, on_log: Callable[[dict], None] | None = None) -> dic
         lam=cfg.lam,
         generator=s.data.views_gen,
         autocast=autocast(device),
+        weighting=cfg.weighting,
+        sigreg_views=cfg.sigreg_views,
+        sigreg_on=cfg.sigreg_on,
     )  # (images, labels) -> StepOutput
     show = cfg.progress and out.main
     bar = tqdm(total=s.schedule.total_steps, initial=p.step, desc="LeJEPA", disable=not show)

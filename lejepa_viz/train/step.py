@@ -40,10 +40,11 @@ class LeJEPAModel(nn.Module):
 
     def forward(
         self, global_views: torch.Tensor, local_views: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(G, B, C, H, W) and (L, B, C, h, w) → z (G + L, B, D) and probe logits (G·B, classes)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(G, B, C, H, W) and (L, B, C, h, w) → z (G + L, B, D), the backbone embeddings
+        (G + L, B, F) and the probe's logits on the global views' (G·B, classes)."""
         z, emb = self.encoder.forward_views(global_views, local_views)
-        return z, self.probe(emb.detach())
+        return z, emb, self.probe(emb[: global_views.shape[0]].flatten(0, 1).detach())
 
 
 class StepOutput(NamedTuple):
@@ -77,6 +78,9 @@ def train_step(
     lam: float,
     generator: torch.Generator | None = None,
     autocast: AbstractContextManager | None = None,
+    weighting: str = "convex",
+    sigreg_views: str = "each",
+    sigreg_on: str = "projector",
 ) -> StepOutput:
     """One optimiser step of LeJEPA and the online probe on a batch.
 
@@ -90,6 +94,9 @@ def train_step(
         lam: λ of the loss.
         generator: the views' random stream.
         autocast: the precision context of the forward pass (bf16 on CUDA); None: none.
+        weighting, sigreg_views: the loss's form (:func:`~lejepa_viz.sigreg.lejepa_loss`).
+        sigreg_on: ``"projector"`` (SIGReg on ``z``, the paper's) or ``"backbone"`` (on the
+            backbone's embeddings of every view).
 
     Returns:
         :class:`StepOutput`.
@@ -97,8 +104,11 @@ def train_step(
     num_global = augment.config.num_global
     global_views, local_views = augment(images, generator=generator)
     with autocast or nullcontext():
-        z, logits = model(global_views, local_views)  # (V, B, D), (G·B, classes)
-        parts = lejepa_loss(z, lam, sigreg, num_global_views=num_global)
+        z, emb, logits = model(global_views, local_views)  # (V, B, D), (V, B, F), (G·B, classes)
+        parts = lejepa_loss(
+            z, lam, sigreg, num_global_views=num_global, weighting=weighting,
+            sigreg_views=sigreg_views, regularized=emb if sigreg_on == "backbone" else None,
+        )  # fmt: skip
         targets = labels.repeat(num_global)  # unlabelled images (STL-10's) are skipped
         probe_loss = F.cross_entropy(
             logits.float(), targets, ignore_index=UNLABELLED, reduction="sum"
