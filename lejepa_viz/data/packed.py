@@ -44,6 +44,11 @@ from tqdm.auto import tqdm
 
 from .decode import read_image
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 IMAGES, LABELS, INDEX, PROGRESS = "images.u8", "labels.npy", "index.json", "progress.json"
 CHUNK = 1024  # images decoded and written between two saved states of a packing
 FORMAT = 1
@@ -164,9 +169,7 @@ def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on the file ``path`` (created if missing): processes that ask for
     the same lock, on this machine or over a shared POSIX file system, wait their turn. Where
     ``fcntl`` does not exist (Windows), there is no lock and nothing waits."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: one process at a time is the caller's business
+    if fcntl is None:  # Windows: one process at a time is the caller's business
         yield
         return
     with open(path, "w") as f:
