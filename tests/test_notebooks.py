@@ -1,4 +1,4 @@
-"""The committed notebooks: all seven present, clean, FAST-switched, and linked from the README.
+"""The committed notebooks: all eight present, clean, FAST-switched, and linked from the README.
 
 nbval runs them top to bottom (``pytest`` collects ``notebooks/`` with ``--nbval-lax``); this
 file checks what nbval does not: that what is committed stays small and free of stray state.
@@ -17,8 +17,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 from clean_notebook import clean, problems  # noqa: E402
 
 
-def test_the_seven_notebooks_exist():
-    assert [p.name[:3] for p in NOTEBOOKS] == ["00_", "01_", "02_", "03_", "04_", "05_", "06_"]
+def test_the_eight_notebooks_exist():
+    assert [p.name[:3] for p in NOTEBOOKS] == ["00_", "01_", "02_", "03_", "04_", "05_", "06_", "07_"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
