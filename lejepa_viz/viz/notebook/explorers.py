@@ -69,8 +69,9 @@ def spread_figure(
         )
     fig.update_layout(title="SIGReg across slice draws as K grows", width=width, **_LAYOUT)
     fig.update_layout(legend=dict(font=dict(size=10)))
-    fig.update_xaxes(type="log", title="slices K")
-    fig.update_yaxes(type="log", title="SIGReg")
+    # tickformat: every log tick reads its full value (plotly writes 20 as a small "2" otherwise)
+    fig.update_xaxes(type="log", title="slices K", tickvals=list(ks), tickformat="~g")
+    fig.update_yaxes(type="log", title="SIGReg", tickformat="~g")
     return fig
 
 
@@ -230,7 +231,9 @@ def training_figure(runs: Sequence[Trajectory], lam: float, width: int | None = 
     fig.update_xaxes(range=[-3.5, 3.5], title="output z₁", row=1, col=1)
     fig.update_yaxes(range=[-3.5, 3.5], scaleanchor="x", title="output z₂", row=1, col=1)
     fig.update_xaxes(title="training step", row=1, col=2)
-    fig.update_yaxes(type="log", title=f"SIGReg ({JUDGE_SLICES} slices, log)", row=1, col=2)
+    fig.update_yaxes(
+        type="log", title=f"SIGReg ({JUDGE_SLICES} slices, log)", tickformat="~g", row=1, col=2
+    )
     fig.update_layout(width=width, **_LAYOUT)
     fig.update_layout(  # outside the panels, on the right: it covers no data
         showlegend=True,
