@@ -18,7 +18,16 @@ from clean_notebook import clean, problems  # noqa: E402
 
 
 def test_the_eight_notebooks_exist():
-    assert [p.name[:3] for p in NOTEBOOKS] == ["00_", "01_", "02_", "03_", "04_", "05_", "06_", "07_"]
+    assert [p.name[:3] for p in NOTEBOOKS] == [
+        "00_",
+        "01_",
+        "02_",
+        "03_",
+        "04_",
+        "05_",
+        "06_",
+        "07_",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
