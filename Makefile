@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 # torch 2.14.1 / torchvision 0.29.1 are the builds our machines hold locally for Python 3.11.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lab notebooks gallery bench lint clean
+.PHONY: demo test lab notebooks site gallery bench lint clean
 .DEFAULT_GOAL := demo
 
 # Fashion-MNIST is Debian's package dataset-fashion-mnist; installed here when missing. Elsewhere
@@ -61,6 +61,11 @@ lab: $(VENV)/.installed $(FMNIST)
 notebooks: $(VENV)/.installed $(FMNIST) $(CHROMIUM)
 	$(PY) tools/run_notebooks.py
 
+# The course as a website in site/, from the committed notebooks (nothing re-executed; offline,
+# seconds): serve it with `python -m http.server -d site` and open http://localhost:8000.
+site: $(VENV)/.installed
+	$(PY) tools/build_site.py --out site
+
 bench: $(VENV)/.installed $(FMNIST) $(CC_BIN)
 	$(PY) benchmarks/sigreg.py
 	$(PY) benchmarks/train_step.py
@@ -72,4 +77,4 @@ lint: $(VENV)/.installed
 	$(PY) tools/clean_notebook.py --check notebooks/*.ipynb
 
 clean:
-	rm -rf $(VENV) .pytest_cache runs
+	rm -rf $(VENV) .pytest_cache runs site
