@@ -325,6 +325,38 @@ def test_run_features_read_the_layer_asked_for(digits_run):
         run_features(digits_run, num_train=30, num_test=10, layer="logits")
 
 
+def test_run_features_read_the_backbones_a_run_kept(tmp_path):
+    from conftest import tiny_config
+    from lejepa_viz.backbones import load_encoder
+    from lejepa_viz.evaluate import run_features
+    from lejepa_viz.model import Encoder
+    from lejepa_viz.train import train
+
+    cfg = tiny_config(tmp_path, steps=9, keep_backbones=True)  # keeps steps 0, 8 and 9
+    train(cfg)
+    trained = load_encoder(tmp_path / "checkpoint.pt")
+    torch.manual_seed(cfg.seed)  # the weights the run started from, rebuilt from its seed
+    start = Encoder.build(**trained.config).eval()
+    kw = dict(num_train=40, num_test=20, layer="embedding", device="cpu")
+    pixels = torch.from_numpy(run_features(tmp_path, model="pixels", **kw)[0])
+    side = int(np.sqrt(pixels.shape[1]))
+    images = pixels.reshape(-1, 1, side, side)
+
+    def embedding(encoder):  # kept backbones are float16: the weights rounded, by hand
+        with torch.no_grad():
+            for t in encoder.backbone.state_dict().values():
+                t.copy_(t.half().to(t.dtype)) if t.is_floating_point() else None
+            return encoder(images)[0].numpy()
+
+    for step, encoder in ((9, trained), (0, start)):
+        got = run_features(tmp_path, step=step, **kw)[0]
+        np.testing.assert_allclose(got, embedding(encoder), rtol=1e-5, atol=1e-6)
+    with pytest.raises(FileNotFoundError, match=r"no backbone kept at step 4 .*\[0, 8, 9\]"):
+        run_features(tmp_path, step=4, **kw)
+    with pytest.raises(ValueError, match="no projector"):
+        run_features(tmp_path, step=8, **{**kw, "layer": "projector"})
+
+
 def test_effective_rank_against_closed_forms():
     from lejepa_viz.evaluate import effective_rank
 

@@ -10,6 +10,7 @@ the settings are the same.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..backbones import encoder_from_checkpoint
+from ..backbones import encoder_from_checkpoint, load_backbone
 from ..data import ImageDataset, load_dataset
 from ..data.base import labelled
 from ..distributed import resolve_device
@@ -81,12 +82,27 @@ class _Evaluation:
             return random_twin(self.trained, self.seed)
         return self.trained
 
+    def kept(self, step: int) -> Encoder:
+        """The trained encoder with the backbone the run kept at ``step`` in place of its last
+        one (``TrainConfig.keep_backbones``; the projector is not kept)."""
+        folder = self.path.parent / "backbones" / f"step{step:06d}"
+        if not folder.is_dir():
+            steps = sorted(int(p.name[4:]) for p in folder.parent.glob("step*"))
+            kept = steps or "none: train with keep_backbones=True"
+            raise FileNotFoundError(f"no backbone kept at step {step} in {folder.parent} ({kept})")
+        encoder = copy.deepcopy(self.trained)
+        encoder.backbone.load_state_dict(load_backbone(folder).model.state_dict())
+        return encoder.eval()
+
     def features(
-        self, model: str, progress: bool = False, layer: str = "features"
+        self, model: str, progress: bool = False, layer: str = "features", step: int | None = None
     ) -> tuple[np.ndarray, ...]:
         """``(train_x, train_y, test_x, test_y)`` of ``model``'s frozen features (``layer``:
-        :func:`~lejepa_viz.evaluate.probes.encoder_features`; raw pixels have one)."""
-        encoder = self.encoder(model)
+        :func:`~lejepa_viz.evaluate.probes.encoder_features`; raw pixels have one), or of
+        the backbone the run kept at ``step``."""
+        if step is not None and (model != "trained" or layer == "projector"):
+            raise ValueError("step reads a kept backbone: model='trained', and no projector")
+        encoder = self.encoder(model) if step is None else self.kept(step)
         if encoder is not None:
             encoder = encoder.to(self.device)
         out = []
@@ -108,6 +124,7 @@ def run_features(
     seed: int = 0,
     device: str = "auto",
     layer: str = "features",
+    step: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Frozen features ``(train_x, train_y, test_x, test_y)`` of a run.
 
@@ -120,8 +137,15 @@ def run_features(
         device: where the encoder runs.
         layer: ``"features"`` (the probes' features), ``"embedding"`` (the backbone's pooled
             output) or ``"projector"`` (z) (:func:`~lejepa_viz.evaluate.probes.encoder_features`).
+        step: read the backbone the run kept at this training step (a run trained with
+            ``keep_backbones``: steps 0, 8, 16, 32, ... and the end) instead of its last one;
+            ``model="trained"`` and the backbone's layers only (its projector is not kept).
+
+    Raises:
+        FileNotFoundError: no backbone kept at ``step`` (the message lists the kept steps).
     """
-    return _Evaluation(run, num_train, num_test, seed, device).features(model, layer=layer)
+    evaluation = _Evaluation(run, num_train, num_test, seed, device)
+    return evaluation.features(model, layer=layer, step=step)
 
 
 def frozen_probe(run: str | os.PathLike, **kwargs) -> float:
