@@ -24,14 +24,15 @@ def flow_gif(
     seed: int = 0,
     past_null: bool = False,
     optimizer: str = "sgd",
-    duration_ms: float = 100,
+    duration_ms: float | None = None,
     progress: bool = True,
 ) -> Drawn:
     """Optimise a ``shape`` cloud of ``n`` points in ``dim`` dimensions by SIGReg alone
     (:func:`lejepa_viz.toys.descent.sigreg_flow`) and write the convergence animation to ``out``
     (``.gif`` or ``.mp4``): one frame per ``every`` steps, until the cloud scores what a true
     N(0, I) sample scores, or, with ``past_null``, all ``steps // every + 1`` frames (the frames
-    below the null band say that the points now fit the knots, not N(0, I))."""
+    below the null band say that the points now fit the knots, not N(0, I)). ``duration_ms``
+    per frame; default: a loop of at least 4 seconds, at least 100 ms a frame."""
     animation_path(out)  # a wrong suffix fails before any work
     flow = sigreg_flow(
         make_cloud(shape, n, dim, seed),
@@ -45,6 +46,8 @@ def flow_gif(
     how = "gradient descent" if optimizer == "sgd" else "Adam"
     title = f"SIGReg gradient flow ({how}): {shape}, N = {n}, D = {dim}"
     animation = flow_animation(flow, title, seed)
+    if duration_ms is None:  # a few frames are worth following: no blink of a loop
+        duration_ms = max(100.0, 4000.0 / len(flow.steps))
     path = save_animation(animation.frames(progress), out, duration_ms)
     null, values = animation.data.null, flow.values["sigreg"]
     numbers = {

@@ -12,7 +12,9 @@ from lejepa_viz.viz.export import Drawn
 def test_flow_gif_has_one_frame_per_snapshot(tmp_path):
     out = flow_gif(tmp_path / "flow.gif", "line", dim=4, n=256, steps=40, every=10, progress=False)
     assert iio.improps(out.path).shape[0] == 5  # 40 steps do not reach the null level
-    assert iio.immeta(out.path)["duration"] == 100 and iio.immeta(out.path)["loop"] == 0
+    assert iio.immeta(out.path)["duration"] == 800 and iio.immeta(out.path)["loop"] == 0  # 4 s
+    many = flow_gif(tmp_path / "f.gif", "line", dim=4, n=64, steps=60, every=1, progress=False)
+    assert iio.improps(many.path).shape[0] == 61 and iio.immeta(many.path)["duration"] == 100
 
 
 def test_cli_flow_writes_the_gif_and_refuses_bad_shapes(tmp_path, capsys):

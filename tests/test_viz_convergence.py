@@ -334,3 +334,17 @@ def test_bad_arguments_name_themselves(run, tmp_path):
     with pytest.raises(ValueError, match="max_frames"):
         animate_snapshots(load_snapshots(run), tmp_path / "a.gif", max_frames=1)
     assert not (tmp_path / "a.gif").exists()
+
+
+def test_a_frame_draws_the_curves_up_to_its_step_and_no_further():
+    steps = [0, 10, 20, 30]
+    curves = {"prediction": (np.arange(0, 31, 5), np.linspace(1, 0.1, 7))}
+    data = convergence_data(torch.randn(4, 64, 3), steps, curves=curves)
+    anim = ConvergenceAnimation(data, size=(500, 320))
+    before = anim.frame(0)
+    for i, step in enumerate(steps):
+        frame = anim.frame(i)
+        drawn = [line.get_xdata() for line, *_ in anim._grown]
+        assert len(drawn) == 2 and all(len(x) and max(x) == step for x in drawn), (step, drawn)
+        assert i == 0 or not np.array_equal(frame, before)
+    assert "(e) the prediction loss" in [ax.get_title(loc="left") for ax in anim.figure.axes]

@@ -104,6 +104,7 @@ class ConvergenceAnimation:
         self._moving = [self._title, self._status]  # what a frame changes, in order
         self._legends = []  # legends inside the panels, drawn over the moving artists
         self._cursors, self._dots, self._view_scatter = [], {}, None
+        self._grown = []  # (line, x, y): curves drawn up to the frame's step
         draw = {
             "points": self._points_panel,
             "views": self._views_panel,
@@ -164,7 +165,8 @@ class ConvergenceAnimation:
                     handles,
                     data.classes,
                     loc="upper left",
-                    ncols=2,
+                    bbox_to_anchor=(1.0, 1.0),  # beside the square panel, off the points
+                    ncols=1,
                     fontsize=6.5,
                     handletextpad=0.05,
                     columnspacing=0.4,
@@ -190,14 +192,15 @@ class ConvergenceAnimation:
             series.append(("views", data.view_sigreg, data.view_null, _VIEWS, data.names[1]))
         for key, values, level, color, name in series:
             ax.axhspan(level.low, level.high, color=color, alpha=0.15, lw=0)
-            ax.plot(data.steps, values, color=color, lw=1.4, label=f"{name} (n = {level.n})")
+            self._grow(ax, data.steps, values, color=color, lw=1.4, label=f"{name} (n = {level.n})")
             self._dots[key] = ax.plot([], [], "o", ms=4, color=color)[0]
         if "SIGReg" in data.curves:
             x, y = data.curves["SIGReg"]
-            ax.plot(x, y, color=_LOSS, lw=0.9, label="the loss's SIGReg (its batch)")
+            self._grow(ax, x, y, color=_LOSS, lw=0.9, label="the loss's SIGReg (its batch)")
         ax.axhline(null.mean, color="#333333", lw=0.8, ls=":")
-        label = f"true N(0, I): {null.mean:.2f} ± 2 sd"
-        ax.plot([], [], color="#bbbbbb", lw=6, alpha=0.5, label=label)
+        for _, _, level, color, _ in series:  # a patch of each band's own colour
+            label = f"true N(0, I), n = {level.n}: {level.mean:.2f} ± 2 sd"
+            ax.plot([], [], color=color, lw=6, alpha=0.15, label=label)
         finite = [v[np.isfinite(v)] for _, v, *_ in series]
         finite.append(np.asarray(data.curves.get("SIGReg", (0, []))[1], float))
         top = max([null.high * 3] + [float(np.max(v)) for v in finite if len(v)])
@@ -260,15 +263,25 @@ class ConvergenceAnimation:
         self._legends.append(ax.legend(loc="upper left", **_PANEL_LEGEND))  # clear of collapse
 
     def _curve_panel(self, ax, letter: str, curves: dict) -> None:
-        ax.set_title(f"({letter}) the other loss terms")
+        what = f"the {next(iter(curves))} loss" if len(curves) == 1 else "the other loss terms"
+        ax.set_title(f"({letter}) {what}")
         ax.set(xlim=self._step_limits(), xlabel="step")
         for i, (name, (x, y)) in enumerate(curves.items()):
             color = _CURVE_COLORS[i % len(_CURVE_COLORS)]
-            ax.plot(x, y, color=color, lw=1.2, label=name)
+            self._grow(ax, x, y, color=color, lw=1.2, label=name)
             self._dots[name] = ax.plot([], [], "o", ms=4, color=color)[0]
         self._cursors.append(ax.axvline(self.data.steps[0], color="#bbbbbb", lw=1))
         self._moving += [self._cursors[-1], *(self._dots[name] for name in curves)]
         self._legends.append(ax.legend(loc="upper right", **_PANEL_LEGEND))
+
+    def _grow(self, ax, x, y, **style) -> None:
+        """A curve drawn up to the frame's step (a moving artist) over the whole run, faint:
+        a frame shows where the run is going without drawing its future as its past."""
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        ax.plot(x, y, color=style["color"], lw=style["lw"], alpha=0.25)
+        line = ax.plot([], [], **style)[0]
+        self._grown.append((line, x, y))
+        self._moving.append(line)
 
     def _step_limits(self) -> tuple[float, float]:
         steps, curves = self.data.steps, self.data.curves.values()
@@ -289,6 +302,8 @@ class ConvergenceAnimation:
             line.set_ydata(data.gaps[i, k])
         for cursor in self._cursors:
             cursor.set_xdata([step, step])
+        for line, x, y in self._grown:
+            line.set_data(x[x <= step], y[x <= step])
         for name, mark in data.marks(i).items():
             self._dots[name].set_data(*(([], []) if mark is None else ([mark[0]], [mark[1]])))
         self._title.set_text(data.heading(i))
