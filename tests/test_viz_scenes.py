@@ -177,3 +177,32 @@ def test_scene_iou_scores_the_encoder_beside_its_random_twin_and_raw_pixels():
     assert "does not beat" in verdict(every)
     with pytest.raises(ValueError, match="masks must be"):
         scene_iou(enc, images, masks[:3])
+
+
+def test_the_verdict_names_wins_and_losses_against_the_references():
+    from types import SimpleNamespace as Score
+
+    iou = {
+        "joint": {
+            "trained": Score(iou=0.15, low=0.14, high=0.16),
+            "random": Score(iou=0.17, low=0.165, high=0.18),
+            "pixels": Score(iou=0.16, low=0.15, high=0.17),
+        },
+        "per-image": {
+            "trained": Score(iou=0.37, low=0.35, high=0.39),
+            "random": Score(iou=0.30, low=0.28, high=0.31),
+            "pixels": Score(iou=0.29, low=0.27, high=0.30),
+        },
+        "attention": {
+            "trained": Score(iou=0.20, low=0.18, high=0.22),
+            "random": Score(iou=0.21, low=0.19, high=0.23),
+        },
+    }
+    said = verdict(iou)
+    assert said.startswith(
+        "Training beats random initialisation and raw pixels beyond the "
+        "intervals for: PCA, one fit per image (+0.070)."
+    )
+    assert "PCA, one fit for all (0.150 against random init's 0.170, beyond the intervals)" in said
+    assert "[CLS] attention (0.200 against random init's 0.210, within the intervals)" in said
+    assert "one fit per image (0.3" not in said  # no loss where it wins
