@@ -1,6 +1,8 @@
 """Shared test helpers: the plain formulas that serve as independent truth."""
 
+import contextlib
 import math
+import shutil
 
 import imageio.v3 as iio
 import numpy as np
@@ -8,6 +10,34 @@ import pytest
 import torch
 
 from lejepa_viz.train import TrainConfig
+
+# Debian's chromium, driven by Playwright (no browser download): the browser tests' only browser.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the environment
+    sync_playwright = None
+needs_browser = pytest.mark.skipif(
+    CHROMIUM is None or sync_playwright is None,
+    reason="needs Debian's chromium and playwright (make test installs both)",
+)
+
+
+@contextlib.contextmanager
+def chromium_page(width: int, height: int, timeout_ms: int):
+    """A headless chromium page of ``width`` × ``height`` CSS pixels (no sandbox: CI runs as
+    root), closed on exit; its actions wait up to ``timeout_ms``."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(timeout_ms)
+            yield page
+        finally:
+            browser.close()
+
 
 # one colour per frame of the test video
 COLOURS = np.array(

@@ -25,22 +25,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import chromium_page, needs_browser
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "05_interactive_lambda_slices.ipynb"
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - depends on the environment
-    sync_playwright = None
-
-pytestmark = [
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)"
-    ),
-    pytest.mark.skipif(sync_playwright is None, reason="needs playwright (pip install playwright)"),
-]
+pytestmark = needs_browser
 
 # All plotly figures on the page, as JSON: what the λ slider must change.
 FIGURES_JS = """() => JSON.stringify(Array.from(document.querySelectorAll('.js-plotly-plot'))
@@ -125,45 +115,37 @@ def lab(tmp_path):
 def test_lambda_slider_redraws_figures(lab):
     url, token, root = lab
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.set_default_timeout(120_000)
-            page.goto(f"{url}/lab/tree/notebooks/{NOTEBOOK}?token={token}")
-            # The notebook is open and its kernel connected: then run every cell.
-            page.wait_for_function("""() => {
-                const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                return w && w.content && w.context && w.context.isReady
-                    && w.sessionContext && w.sessionContext.session
-                    && w.sessionContext.session.kernel
-                    && w.sessionContext.session.kernel.connectionStatus === 'connected';
-            }""")
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    with chromium_page(1500, 1100, timeout_ms=120_000) as page:
+        page.goto(f"{url}/lab/tree/notebooks/{NOTEBOOK}?token={token}")
+        # The notebook is open and its kernel connected: then run every cell.
+        page.wait_for_function("""() => {
+            const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+            return w && w.content && w.context && w.context.isReady
+                && w.sessionContext && w.sessionContext.session
+                && w.sessionContext.session.kernel
+                && w.sessionContext.session.kernel.connectionStatus === 'connected';
+        }""")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
-            label = page.locator(".widget-label", has_text=re.compile(r"^λ$"))
-            slider = page.locator(".widget-slider", has=label).first
-            slider.wait_for(state="visible")
-            box = slider.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][last()]")
-            # The explorer draws its three figures right after showing the sliders.
-            page.wait_for_function("""() => Array.from(document.querySelectorAll('.widget-vbox'))
-                .some(b => b.querySelectorAll('.js-plotly-plot .main-svg').length >= 3)""")
-            readout = slider.locator(".widget-readout")
-            before_readout, before = readout.inner_text(), page.evaluate(FIGURES_JS)
-            box.scroll_into_view_if_needed()
-            box.screenshot(path=str(ARTIFACTS / "browser-05-before.png"))
+        label = page.locator(".widget-label", has_text=re.compile(r"^λ$"))
+        slider = page.locator(".widget-slider", has=label).first
+        slider.wait_for(state="visible")
+        box = slider.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][last()]")
+        # The explorer draws its three figures right after showing the sliders.
+        page.wait_for_function("""() => Array.from(document.querySelectorAll('.widget-vbox'))
+            .some(b => b.querySelectorAll('.js-plotly-plot .main-svg').length >= 3)""")
+        readout = slider.locator(".widget-readout")
+        before_readout, before = readout.inner_text(), page.evaluate(FIGURES_JS)
+        box.scroll_into_view_if_needed()
+        box.screenshot(path=str(ARTIFACTS / "browser-05-before.png"))
 
-            handle = slider.locator(".noUi-handle")
-            handle.focus()
-            handle.press("ArrowRight")
-            page.wait_for_function(f"() => ({FIGURES_JS})() !== {json.dumps(before)}")
-            page.wait_for_timeout(500)  # let plotly finish drawing before the screenshot
-            after_readout, after = readout.inner_text(), page.evaluate(FIGURES_JS)
-            box.screenshot(path=str(ARTIFACTS / "browser-05-after.png"))
-        finally:
-            browser.close()
+        handle = slider.locator(".noUi-handle")
+        handle.focus()
+        handle.press("ArrowRight")
+        page.wait_for_function(f"() => ({FIGURES_JS})() !== {json.dumps(before)}")
+        page.wait_for_timeout(500)  # let plotly finish drawing before the screenshot
+        after_readout, after = readout.inner_text(), page.evaluate(FIGURES_JS)
+        box.screenshot(path=str(ARTIFACTS / "browser-05-after.png"))
 
     assert after != before, "the plotly figures did not change when λ moved"
     assert (before_readout, after_readout) == ("0", "0.02"), (before_readout, after_readout)

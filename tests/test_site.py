@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import shutil
 import sys
 import threading
 import urllib.parse
@@ -21,16 +20,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import chromium_page, needs_browser
+
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 sys.path.insert(0, str(REPO / "tools"))
 import build_site  # noqa: E402
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - depends on the environment
-    sync_playwright = None
 
 PAGE_FACTS_JS = """() => ({
     broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)
@@ -116,8 +111,7 @@ def test_a_link_to_a_folder_or_a_picture_becomes_a_section_that_shows_it(tmp_pat
     assert "(picture-c-png)=\n## `c.png`\n\n![c.png](c.png)\n" in got and "notes" not in got
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
-@pytest.mark.skipif(sync_playwright is None, reason="needs playwright (pip install playwright)")
+@needs_browser
 def test_every_page_loads_clean_and_a_slider_moves_a_figure(site):
     out, base = site
     pages = sorted(
@@ -125,43 +119,33 @@ def test_every_page_loads_clean_and_a_slider_moves_a_figure(site):
     )
     facts, errors = {}, []
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+    with chromium_page(1400, 1000, timeout_ms=60_000) as page:
+        page.on("pageerror", lambda err: errors.append(f"{page.url}: {err}"))
+        page.on("console", lambda msg: console_error(msg, page.url, errors))
+        page.on("requestfailed", lambda r: errors.append(f"{r.url}: {r.failure}"))
+        page.on(
+            "response",  # the browser's own favicon request is no page's
+            lambda r: (
+                r.status >= 400
+                and not r.url.endswith("/favicon.ico")
+                and errors.append(f"{r.url}: HTTP {r.status}")
+            ),
         )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            page.on("pageerror", lambda err: errors.append(f"{page.url}: {err}"))
-            page.on("console", lambda msg: console_error(msg, page.url, errors))
-            page.on("requestfailed", lambda r: errors.append(f"{r.url}: {r.failure}"))
-            page.on(
-                "response",  # the browser's own favicon request is no page's
-                lambda r: (
-                    r.status >= 400
-                    and not r.url.endswith("/favicon.ico")
-                    and errors.append(f"{r.url}: HTTP {r.status}")
-                ),
-            )
-            for name in pages:
-                page.goto(base + name, wait_until="load")
-                facts[name] = page.evaluate(PAGE_FACTS_JS)
-                facts[name]["math"] = (
-                    page.evaluate(MATH_JS) if page.locator(".math").count() else None
-                )
+        for name in pages:
+            page.goto(base + name, wait_until="load")
+            facts[name] = page.evaluate(PAGE_FACTS_JS)
+            facts[name]["math"] = page.evaluate(MATH_JS) if page.locator(".math").count() else None
 
-            page.goto(base + "notebooks/05_interactive_lambda_slices.html", wait_until="load")
-            rail = page.locator(".slider-container .slider-rail-touch-rect").first
-            rail.scroll_into_view_if_needed()
-            before = page.evaluate(SLIDER_STATE_JS)
-            box = rail.bounding_box()
-            page.screenshot(path=str(ARTIFACTS / "site-05-before.png"))
-            page.mouse.click(box["x"] + box["width"] - 3, box["y"] + box["height"] / 2)
-            page.wait_for_function(f"() => ({SLIDER_STATE_JS})() !== {before!r}")
-            after = page.evaluate(SLIDER_STATE_JS)
-            page.screenshot(path=str(ARTIFACTS / "site-05-after.png"))
-        finally:
-            browser.close()
+        page.goto(base + "notebooks/05_interactive_lambda_slices.html", wait_until="load")
+        rail = page.locator(".slider-container .slider-rail-touch-rect").first
+        rail.scroll_into_view_if_needed()
+        before = page.evaluate(SLIDER_STATE_JS)
+        box = rail.bounding_box()
+        page.screenshot(path=str(ARTIFACTS / "site-05-before.png"))
+        page.mouse.click(box["x"] + box["width"] - 3, box["y"] + box["height"] / 2)
+        page.wait_for_function(f"() => ({SLIDER_STATE_JS})() !== {before!r}")
+        after = page.evaluate(SLIDER_STATE_JS)
+        page.screenshot(path=str(ARTIFACTS / "site-05-after.png"))
 
     assert errors == [], "\n".join(errors)
     assert {name for name, f in facts.items() if f["broken"]} == set(), {
