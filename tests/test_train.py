@@ -424,3 +424,39 @@ def test_sigreg_on_the_backbone_regularises_every_views_embedding(tmp_path):
     torch.testing.assert_close(out.sigreg, expected, rtol=1e-4, atol=1e-6)
     pred = (z - z[:2].mean(0)).square().mean()  # still on the projector's output
     torch.testing.assert_close(out.pred, pred, rtol=1e-4, atol=1e-6)
+
+
+def test_the_supervised_reference_trains_the_encoder_on_the_labels_alone():
+    import copy
+
+    from lejepa_viz import SIGReg
+    from lejepa_viz.model import Encoder
+    from lejepa_viz.train import LeJEPAModel, train_step
+
+    torch.manual_seed(0)
+    encoder = Encoder.build("test_byobnet", 1, 16, (0.5,), (0.25,), 32, 8)
+    model = LeJEPAModel(encoder, num_classes=10, supervised=True)
+    start = copy.deepcopy(model)
+    augment = MultiViewAugment.for_dataset((1, 16), num_global=2, num_local=2)
+    images = torch.randint(0, 256, (8, 1, 16, 16), dtype=torch.uint8)
+    labels = torch.arange(8) % 10
+    lr, wd = 1e-2, 0.05
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    train_step(model, augment, SIGReg(16), opt, images, labels, lam=0.3,
+               generator=torch.Generator().manual_seed(4))  # fmt: skip
+    # the cross-entropy of the labels at the starting weights, by autograd, and nothing else
+    g, loc = augment(images, generator=torch.Generator().manual_seed(4))
+    torch.nn.functional.cross_entropy(start(g, loc)[2], labels.repeat(2)).backward()
+    for (name, p0), p1 in zip(start.named_parameters(), model.parameters(), strict=True):
+        decayed = p0.detach() * (1 - lr * wd)
+        if name.startswith("encoder.projector"):  # no gradient reaches it: decay alone
+            assert p0.grad is None
+            torch.testing.assert_close(p1.detach(), decayed, rtol=0, atol=1e-7)
+        else:
+            big = p0.grad.abs() > 1e-4
+            step = decayed - lr * torch.sign(p0.grad)
+            torch.testing.assert_close(p1.detach()[big], step[big], rtol=0, atol=1e-5)
+    backbone = [p.grad for n, p in start.named_parameters() if n.startswith("encoder.backbone")]
+    assert sum(float((grad != 0).sum()) for grad in backbone) > 0  # the labels reach it
+    with pytest.raises(ValueError, match="objective"):
+        TrainConfig(objective="labels").validate()

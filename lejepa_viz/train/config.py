@@ -13,7 +13,12 @@ DEFAULT_EPOCHS = 10  # when neither epochs, steps nor max_minutes is given
 NOT_IN_KEY = ("progress", "resume", "check_values", "run_id", "keep_backbones", "download")
 # fields added after runs were saved, at the default that does what those runs did: left out
 # of the key at that value, so the saved runs stay reusable
-ADDED = {"weighting": "convex", "sigreg_views": "each", "sigreg_on": "projector"}
+ADDED = {
+    "weighting": "convex",
+    "sigreg_views": "each",
+    "sigreg_on": "projector",
+    "objective": "lejepa",
+}
 
 
 def option(default, help: str):
@@ -71,6 +76,11 @@ class TrainConfig:
     sigreg_on: str = option(
         "projector", "projector: SIGReg on z (the paper's); backbone: on the backbone embedding"
     )
+    objective: str = option(
+        "lejepa",
+        "lejepa: the loss above; supervised: the probe's cross-entropy trains the encoder "
+        "(a reference with labels)",
+    )
     lr: float = option(5e-3, "AdamW learning rate of the encoder (warm-up, then cosine)")
     weight_decay: float = option(0.05, "AdamW weight decay of the encoder")
     warmup_steps: int = option(200, "linear warm-up steps (at most a tenth of a counted run)")
@@ -118,6 +128,7 @@ class TrainConfig:
             ("weighting", WEIGHTINGS),
             ("sigreg_views", SIGREG_VIEWS),
             ("sigreg_on", ("projector", "backbone")),
+            ("objective", ("lejepa", "supervised")),
         ):
             if getattr(self, name) not in known:
                 raise ValueError(f"{name} must be one of {known}, got {getattr(self, name)!r}")

@@ -129,7 +129,8 @@ def build_learner(cfg: TrainConfig, data: Data, device: torch.device) -> Learner
             cfg.proj_hidden,
             cfg.proj_dim,
         )
-        model = LeJEPAModel(encoder, len(data.train.classes)).to(device)
+        supervised = cfg.objective == "supervised"
+        model = LeJEPAModel(encoder, len(data.train.classes), supervised).to(device)
     return Learner(
         model=model,
         ddp=dist.data_parallel(model),

@@ -29,11 +29,12 @@ FINAL_LR_FRACTION = 1e-3  # the cosine schedule ends at lr / 1000
 class LeJEPAModel(nn.Module):
     """The encoder and its online probe (LayerNorm + Linear on the backbone embedding), one
     module so that DDP synchronises both. The probe reads detached embeddings: it watches
-    training and never changes the encoder."""
+    training and never changes the encoder, except with ``supervised``, the reference with
+    labels, where its cross-entropy trains the encoder and the LeJEPA loss does not."""
 
-    def __init__(self, encoder: Encoder, num_classes: int):
+    def __init__(self, encoder: Encoder, num_classes: int, supervised: bool = False):
         super().__init__()
-        self.encoder = encoder
+        self.encoder, self.supervised = encoder, supervised
         self.probe = nn.Sequential(
             nn.LayerNorm(encoder.embed_dim), nn.Linear(encoder.embed_dim, num_classes)
         )
@@ -44,7 +45,8 @@ class LeJEPAModel(nn.Module):
         """(G, B, C, H, W) and (L, B, C, h, w) → z (G + L, B, D), the backbone embeddings
         (G + L, B, F) and the probe's logits on the global views' (G·B, classes)."""
         z, emb = self.encoder.forward_views(global_views, local_views)
-        return z, emb, self.probe(emb[: global_views.shape[0]].flatten(0, 1).detach())
+        seen = emb[: global_views.shape[0]].flatten(0, 1)
+        return z, emb, self.probe(seen if self.supervised else seen.detach())
 
 
 class StepOutput(NamedTuple):
@@ -82,7 +84,8 @@ def train_step(
     sigreg_views: str = "each",
     sigreg_on: str = "projector",
 ) -> StepOutput:
-    """One optimiser step of LeJEPA and the online probe on a batch.
+    """One optimiser step of LeJEPA and the online probe on a batch (of the probe's
+    cross-entropy alone, through the encoder, when ``model`` is ``supervised``).
 
     Args:
         model: a :class:`LeJEPAModel` (or its DDP wrapper).
@@ -114,7 +117,10 @@ def train_step(
             logits.float(), targets, ignore_index=UNLABELLED, reduction="sum"
         ) / (targets != UNLABELLED).sum().clamp_min(1)
     optimizer.zero_grad(set_to_none=True)
-    (parts.loss + probe_loss).backward()
+    if getattr(model, "module", model).supervised:  # the reference: labels train the encoder
+        (probe_loss + 0 * parts.loss).backward()  # 0·: every parameter in the graph, for DDP
+    else:
+        (parts.loss + probe_loss).backward()
     optimizer.step()
     return StepOutput(*(t.detach() for t in (parts.loss, parts.pred, parts.sigreg, probe_loss, z)))
 
