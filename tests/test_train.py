@@ -267,23 +267,28 @@ def test_cached_train_passes_errors_through(tmp_path):
         )
 
 
-def test_train_step_is_one_adamw_step_of_the_lejepa_loss():
+def one_step_setup(supervised: bool = False):
+    """A small model, a copy of its starting weights, views, a batch and AdamW (lr, wd)."""
     import copy
 
-    from lejepa_viz import SIGReg, lejepa_loss
     from lejepa_viz.model import Encoder
-    from lejepa_viz.train import LeJEPAModel, train_step
+    from lejepa_viz.train import LeJEPAModel
 
     torch.manual_seed(0)
-    model = LeJEPAModel(
-        Encoder.build("test_byobnet", 1, 16, (0.5,), (0.25,), 32, 8), num_classes=10
-    )
-    start = copy.deepcopy(model)
+    encoder = Encoder.build("test_byobnet", 1, 16, (0.5,), (0.25,), 32, 8)
+    model = LeJEPAModel(encoder, num_classes=10, supervised=supervised)
     augment = MultiViewAugment.for_dataset((1, 16), num_global=2, num_local=2)
     images = torch.randint(0, 256, (8, 1, 16, 16), dtype=torch.uint8)
-    labels = torch.arange(8) % 10
     lr, wd = 1e-2, 0.05
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    return model, copy.deepcopy(model), augment, images, torch.arange(8) % 10, lr, wd, opt
+
+
+def test_train_step_is_one_adamw_step_of_the_lejepa_loss():
+    from lejepa_viz import SIGReg, lejepa_loss
+    from lejepa_viz.train import train_step
+
+    model, start, augment, images, labels, lr, wd, opt = one_step_setup()
     views = torch.Generator().manual_seed(4)
     losses = train_step(model, augment, SIGReg(16), opt, images, labels, lam=0.3, generator=views)
     # the loss at the starting weights, from the same views and the same directions
@@ -427,21 +432,10 @@ def test_sigreg_on_the_backbone_regularises_every_views_embedding(tmp_path):
 
 
 def test_the_supervised_reference_trains_the_encoder_on_the_labels_alone():
-    import copy
-
     from lejepa_viz import SIGReg
-    from lejepa_viz.model import Encoder
-    from lejepa_viz.train import LeJEPAModel, train_step
+    from lejepa_viz.train import train_step
 
-    torch.manual_seed(0)
-    encoder = Encoder.build("test_byobnet", 1, 16, (0.5,), (0.25,), 32, 8)
-    model = LeJEPAModel(encoder, num_classes=10, supervised=True)
-    start = copy.deepcopy(model)
-    augment = MultiViewAugment.for_dataset((1, 16), num_global=2, num_local=2)
-    images = torch.randint(0, 256, (8, 1, 16, 16), dtype=torch.uint8)
-    labels = torch.arange(8) % 10
-    lr, wd = 1e-2, 0.05
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    model, start, augment, images, labels, lr, wd, opt = one_step_setup(supervised=True)
     train_step(model, augment, SIGReg(16), opt, images, labels, lam=0.3,
                generator=torch.Generator().manual_seed(4))  # fmt: skip
     # the cross-entropy of the labels at the starting weights, by autograd, and nothing else

@@ -69,9 +69,8 @@ def spread_figure(
         )
     fig.update_layout(title="SIGReg across slice draws as K grows", width=width, **_LAYOUT)
     fig.update_layout(legend=dict(font=dict(size=10)))
-    # tickformat: every log tick reads its full value (plotly writes 20 as a small "2" otherwise)
     fig.update_xaxes(type="log", title="slices K", tickvals=list(ks), tickformat="~g")
-    fig.update_yaxes(type="log", title="SIGReg", tickformat="~g")
+    fig.update_yaxes(type="log", title="SIGReg", tickformat="~g")  # 20, not a lone small "2"
     return fig
 
 
