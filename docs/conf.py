@@ -18,6 +18,9 @@ extensions = ["myst_nb", "sphinx-mathjax-offline"]
 nb_execution_mode = "off"  # the committed outputs are the full runs: never re-executed here
 myst_heading_anchors = 3  # README links such as (#benchmark) resolve to the heading
 myst_enable_extensions = ["dollarmath", "amsmath"]
+# Markdown that cells display (the IoU and variant tables of 04 and 07) is read as GitHub reads it:
+# myst-nb's default, CommonMark, has no tables and printed their pipes as text.
+nb_render_markdown_format = "gfm"
 suppress_warnings = ["mystnb.unknown_mime_type"]  # plotly's JSON: its HTML twin is shown
 exclude_patterns = ["_build"]
 

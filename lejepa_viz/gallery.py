@@ -96,7 +96,7 @@ SPECS = (
         "flow.gif",
         "points on a ring in 2-D moved by plain gradient descent on SIGReg alone, until the "
         "cloud scores what a true N(0, I) sample of its size scores. A faint hole may be left "
-        "at the centre: it moves the characteristic function at |t| ≤ 3 by less than a true "
+        "at the centre: it moves the characteristic function for t in [−3, 3] by less than a true "
         "Gaussian sample's own noise, so no test of that size can see it (`--past-null` runs on "
         "into the statistic falling below every Gaussian sample: the points then fit the 17 "
         "knots, not N(0, I))",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import sys
 import threading
 import urllib.parse
@@ -171,3 +172,47 @@ def test_every_page_loads_clean_and_a_slider_moves_a_figure(site):
                 bad.append(f"{name}: {link} (no such file)")
     assert bad == [], "\n".join(bad)
     assert before != after  # the figure shows other traces, the slider another step
+
+
+def test_every_markdown_table_becomes_a_table(site):
+    """A table's delimiter row (``|---|``) left in a page's text means its pipes were printed:
+    CommonMark output of a cell, or a ``|`` inside a cell that split it."""
+    from bs4 import BeautifulSoup
+
+    out, _ = site
+    printed = {}
+    for page in [
+        out / "index.html",
+        *(out / "notebooks").glob("*.html"),
+        *(out / "eval").glob("*.html"),
+    ]:
+        soup = BeautifulSoup(page.read_text(), "html.parser")
+        for hidden in soup(["pre", "code", "script", "style"]):
+            hidden.decompose()
+        rows = re.findall(r"\|\s*:?-{3,}:?\s*\|", soup.get_text())
+        if rows:
+            printed[page.name] = rows[:2]
+    tables = sum(
+        page.read_text().count("<table") for page in (out / "notebooks").glob("0[47]*.html")
+    )
+    assert not printed and tables >= 3  # 04's two IoU tables and 07's variants
+
+
+def test_no_table_cell_is_split_by_a_pipe_in_its_code():
+    """GitHub and the site split a table row at every unescaped ``|``, even inside a code span,
+    and drop the cells past the header's: ``|x|`` in a cell must be written ``\\|x\\|``."""
+    texts = {
+        str(p.relative_to(REPO)): p.read_text()
+        for p in (REPO / "README.md", REPO / "eval" / "README.md")
+    }
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        texts[path.name] = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    split = [
+        (name, line[:60])
+        for name, text in texts.items()
+        for line in text.splitlines()
+        if line.startswith("|")
+        and any(re.search(r"(?<!\\)\|", code) for code in re.findall(r"`[^`]*`", line))
+    ]
+    assert not split
