@@ -346,5 +346,13 @@ def test_a_frame_draws_the_curves_up_to_its_step_and_no_further():
         frame = anim.frame(i)
         drawn = [line.get_xdata() for line, *_ in anim._grown]
         assert len(drawn) == 2 and all(len(x) and max(x) == step for x in drawn), (step, drawn)
+        over_steps = [ax for ax in anim.figure.axes if ax.get_xlabel() == "step"]
+        shown = [  # in data coordinates: not the reference lines or the cursor
+            ln.get_xdata()
+            for ax in over_steps
+            for ln in ax.lines
+            if ln.get_visible() and ln.get_transform() == ax.transData and len(ln.get_xdata())
+        ]
+        assert len(over_steps) == 2 and max(x[-1] for x in shown) == step  # no future drawn
         assert i == 0 or not np.array_equal(frame, before)
     assert "(e) the prediction loss" in [ax.get_title(loc="left") for ax in anim.figure.axes]

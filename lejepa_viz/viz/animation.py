@@ -275,10 +275,10 @@ class ConvergenceAnimation:
         self._legends.append(ax.legend(loc="upper right", **_PANEL_LEGEND))
 
     def _grow(self, ax, x, y, **style) -> None:
-        """A curve drawn up to the frame's step (a moving artist) over the whole run, faint:
-        a frame shows where the run is going without drawing its future as its past."""
+        """A curve drawn up to the frame's step (a moving artist): no frame shows the run's
+        future. The whole curve is added unseen, so the axes hold it from the first frame."""
         x, y = np.asarray(x, float), np.asarray(y, float)
-        ax.plot(x, y, color=style["color"], lw=style["lw"], alpha=0.25)
+        ax.plot(x, y, visible=False)
         line = ax.plot([], [], **style)[0]
         self._grown.append((line, x, y))
         self._moving.append(line)
