@@ -276,9 +276,9 @@ class ConvergenceAnimation:
 
     def _grow(self, ax, x, y, **style) -> None:
         """A curve drawn up to the frame's step (a moving artist): no frame shows the run's
-        future. The whole curve is added unseen, so the axes hold it from the first frame."""
+        future. The axes' limits hold the whole curve from the first frame."""
         x, y = np.asarray(x, float), np.asarray(y, float)
-        ax.plot(x, y, visible=False)
+        ax.update_datalim(np.column_stack([x, y]))
         line = ax.plot([], [], **style)[0]
         self._grown.append((line, x, y))
         self._moving.append(line)
