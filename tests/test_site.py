@@ -175,8 +175,8 @@ def test_every_page_loads_clean_and_a_slider_moves_a_figure(site):
 
 
 def test_every_markdown_table_becomes_a_table(site):
-    """A table's delimiter row (``|---|``) left in a page's text means its pipes were printed:
-    CommonMark output of a cell, or a ``|`` inside a cell that split it."""
+    """A table's delimiter row (``|---|``, its dashes typeset as ``|—–|``) left in a page's text
+    means its pipes were printed: a cell's Markdown read as CommonMark, which has no tables."""
     from bs4 import BeautifulSoup
 
     out, _ = site
@@ -189,7 +189,7 @@ def test_every_markdown_table_becomes_a_table(site):
         soup = BeautifulSoup(page.read_text(), "html.parser")
         for hidden in soup(["pre", "code", "script", "style"]):
             hidden.decompose()
-        rows = re.findall(r"\|\s*:?-{3,}:?\s*\|", soup.get_text())
+        rows = re.findall(r"\|\s*:?[-–—]+:?\s*\|", soup.get_text())
         if rows:
             printed[page.name] = rows[:2]
     tables = sum(
